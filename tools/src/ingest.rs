@@ -1,0 +1,140 @@
+//! `osprey ingest pcap`: capture files into flow and DNS segments, with a
+//! progress bar on a terminal and a summary at the end.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use osprey_capture::dns::{DnsError, TcpDnsSkip};
+use osprey_capture::ingest::{IngestConfig, IngestStats, Ingestor};
+use osprey_capture::packet::SkipReason;
+
+use crate::{Global, Outcome, data_dir};
+
+/// What to ingest.
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Read pcap or pcapng files (Ethernet, Linux SLL/SLL2, raw IP, BSD loopback; VLAN, MPLS,
+    /// IPv4/IPv6) into flow and DNS segments. Files are read in the order given as one
+    /// continuous capture.
+    Pcap(PcapArgs),
+}
+
+/// Arguments of `osprey ingest pcap`.
+#[derive(Debug, Args)]
+pub struct PcapArgs {
+    /// Capture files (pcap or pcapng).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Data directory to write segments into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Sensor name for segment file names and metadata (overrides [data] sensor).
+    #[arg(long)]
+    pub sensor: Option<String>,
+}
+
+/// Runs `osprey ingest ...`.
+pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
+    match cmd {
+        IngestCommand::Pcap(args) => {
+            let data = data_dir(global, args.data)?;
+            let mut cfg = global.config.ingest();
+            if let Some(s) = args.sensor {
+                osprey_segment::segment::validate_sensor(&s)?;
+                cfg.writer.sensor = s;
+            }
+            let stats = ingest_files(&data, cfg, &args.files, global.quiet)?;
+            if !global.quiet {
+                eprint!("{}", summary(&stats.0, stats.1, &data));
+            }
+            Ok(if stats.0.problems.is_empty() && stats.2 == 0 { Outcome::Clean } else { Outcome::Problems })
+        }
+    }
+}
+
+/// Ingests `files` into `data`. Returns the counters, the elapsed seconds and
+/// the number of files that could not be read at all.
+pub fn ingest_files(data: &Path, cfg: IngestConfig, files: &[PathBuf], quiet: bool) -> Result<(IngestStats, f64, usize)> {
+    let started = Instant::now();
+    let mut ing = Ingestor::new(data, cfg)?;
+    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let mut done_before = 0u64;
+    let mut unreadable = 0usize;
+    for f in files {
+        bar.set_message(f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        let base = done_before;
+        let res = ing.ingest_file(f, &mut |done, _| bar.set_position(base + done));
+        if let Err(e) = res {
+            // A file that is not a capture at all is reported and skipped;
+            // the others are still ingested.
+            bar.suspend(|| eprintln!("osprey: skipping {e}"));
+            tracing::warn!("skipped {}: {e}", f.display());
+            unreadable += 1;
+        }
+        done_before += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+    }
+    bar.finish_and_clear();
+    let stats = ing.finish()?;
+    Ok((stats, started.elapsed().as_secs_f64(), unreadable))
+}
+
+/// The end-of-run summary.
+pub fn summary(s: &IngestStats, secs: f64, data: &Path) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let rate = if secs > 0.0 { s.packets as f64 / secs } else { 0.0 };
+    let _ = writeln!(out, "ingested {} file(s) in {secs:.2} s ({:.2} M packets/s)", s.files, rate / 1e6);
+    let _ = writeln!(out, "  packets        {:>12}  ({} bytes on the wire)", s.packets, s.bytes);
+    let _ = writeln!(out, "  flow packets   {:>12}", s.flow_packets);
+    let _ = writeln!(out, "  flows          {:>12}", s.flows);
+    let _ = writeln!(out, "  dns messages   {:>12}  ({} responses matched to their query)", s.dns_messages, s.dns_matched);
+    let skipped = s.skipped_total();
+    let _ = writeln!(out, "  skipped        {:>12}", skipped);
+    for r in SkipReason::ALL {
+        let n = s.skipped[r.index()];
+        if n > 0 {
+            let _ = writeln!(out, "    {:<22} {:>10}", r.as_str(), n);
+        }
+    }
+    if s.flow_table_full > 0 {
+        let _ = writeln!(out, "    {:<22} {:>10}", "flow_table_full", s.flow_table_full);
+    }
+    let dns_bad: u64 = s.dns_errors.iter().sum();
+    if dns_bad > 0 {
+        let _ = writeln!(out, "  undecodable dns {:>11}", dns_bad);
+        for (i, k) in DnsError::KINDS.iter().enumerate() {
+            if s.dns_errors[i] > 0 {
+                let _ = writeln!(out, "    {:<22} {:>10}", k, s.dns_errors[i]);
+            }
+        }
+    }
+    let tcp_bad: u64 = s.tcp_dns_skipped.iter().sum();
+    if tcp_bad > 0 {
+        let _ = writeln!(out, "  dns/tcp segments skipped {:>3}", tcp_bad);
+        for (i, k) in TcpDnsSkip::ALL.iter().enumerate() {
+            if s.tcp_dns_skipped[i] > 0 {
+                let _ = writeln!(out, "    {:<22} {:>10}", k.as_str(), s.tcp_dns_skipped[i]);
+            }
+        }
+    }
+    for p in &s.problems {
+        let _ = writeln!(out, "  damaged: {}: {} (packets before it were kept)", p.path.display(), p.reason);
+    }
+    let _ = writeln!(out, "  segments       {:>12}  under {}", s.segments.len(), data.display());
+    out
+}

@@ -1,0 +1,550 @@
+//! The offline flow table: turns packets into bidirectional flow records with
+//! the semantics written down in `docs/flow-semantics.md` (key, direction,
+//! timeouts, end reasons). The kernel programs implement the same rules; the
+//! constants come from the shared header through `osprey_ebpf::consts`.
+//!
+//! Time is the packet clock (the largest timestamp seen so far), so reading a
+//! capture yields the same records however fast it is read. Every expiry rule
+//! is checked both lazily, when a packet for the flow arrives, and by a sweep
+//! every `sweep_interval_secs` of packet time, so the result does not depend on
+//! when the sweep happens to run.
+
+use hashbrown::HashMap;
+use osprey_ebpf::consts;
+use osprey_segment::schema::ip_from_bytes;
+use osprey_segment::{EndReason, FlowRecord};
+
+const NS: i64 = 1_000_000_000;
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ICMP: u8 = 1;
+const ICMPV6: u8 = 58;
+const SCTP: u8 = 132;
+const UDPLITE: u8 = 136;
+
+const FIN: u8 = consts::TCP_FIN as u8;
+const SYN: u8 = consts::TCP_SYN as u8;
+const RST: u8 = consts::TCP_RST as u8;
+const ACK: u8 = consts::TCP_ACK as u8;
+
+/// Flow-table settings. Defaults come from `ebpf/include/osprey_kern_user.h`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// End a flow after this long without a packet.
+    pub idle_timeout_secs: u64,
+    /// End (and continue in a new record) a flow older than this.
+    pub active_timeout_secs: u64,
+    /// After RST or FIN both ways, keep counting late packets this long.
+    pub tcp_linger_secs: u64,
+    /// How often (packet time) the whole table is checked for expiry.
+    pub sweep_interval_secs: u64,
+    /// Capacity; packets that would create a flow beyond it are counted, not accounted.
+    pub max_flows: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            idle_timeout_secs: consts::FLOW_IDLE_TIMEOUT_SECS,
+            active_timeout_secs: consts::FLOW_ACTIVE_TIMEOUT_SECS,
+            tcp_linger_secs: consts::FLOW_TCP_LINGER_SECS,
+            sweep_interval_secs: consts::FLOW_SWEEP_INTERVAL_SECS,
+            max_flows: 1 << 20,
+        }
+    }
+}
+
+/// What the flow table needs to know about one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowPacket {
+    /// Capture time, ns since the epoch.
+    pub ts_ns: i64,
+    /// Outermost VLAN id (0 untagged).
+    pub vlan: u16,
+    /// Source address, 16 bytes (IPv4-mapped for IPv4).
+    pub src: [u8; 16],
+    /// Destination address, 16 bytes.
+    pub dst: [u8; 16],
+    /// IP protocol.
+    pub proto: u8,
+    /// Source port (0 without ports).
+    pub src_port: u16,
+    /// Destination port, or ICMP `type << 8 | code`.
+    pub dst_port: u16,
+    /// IP-layer length.
+    pub ip_len: u32,
+    /// TCP flags (0 if not TCP).
+    pub tcp_flags: u8,
+}
+
+/// The canonical (direction-free) key: endpoint `a` is the smaller of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    a: [u8; 16],
+    b: [u8; 16],
+    a_port: u16,
+    b_port: u16,
+    vlan: u16,
+    proto: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FlowState {
+    ts_start: i64,
+    ts_end: i64,
+    /// When the flow started closing (RST or second FIN); 0 = open.
+    close_ts: i64,
+    close_reason: EndReason,
+    /// Whether endpoint `a` of the key is the initiator.
+    a_initiated: bool,
+    /// ICMP type/code of the first packet (reported as `dst_port`).
+    icmp_type_code: u16,
+    /// Index 0: initiator → responder, 1: reverse.
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    flags: [u8; 2],
+    fin_seen: [bool; 2],
+}
+
+/// Counters of the flow table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flow records emitted.
+    pub flows_ended: u64,
+    /// Packets not accounted because the table was full.
+    pub table_full_packets: u64,
+    /// Largest number of flows held at once.
+    pub peak_flows: u64,
+}
+
+/// The flow table.
+#[derive(Debug)]
+pub struct FlowTable {
+    cfg: FlowConfig,
+    idle_ns: i64,
+    active_ns: i64,
+    linger_ns: i64,
+    sweep_ns: i64,
+    flows: HashMap<FlowKey, FlowState>,
+    clock: i64,
+    next_sweep: i64,
+    ended: Vec<FlowRecord>,
+    stats: FlowStats,
+}
+
+fn has_ports(proto: u8) -> bool {
+    matches!(proto, TCP | UDP | SCTP | UDPLITE)
+}
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX / NS).saturating_mul(NS)
+}
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            idle_ns: secs(cfg.idle_timeout_secs),
+            active_ns: secs(cfg.active_timeout_secs),
+            linger_ns: secs(cfg.tcp_linger_secs),
+            sweep_ns: secs(cfg.sweep_interval_secs.max(1)),
+            flows: HashMap::with_capacity(cfg.max_flows.min(1 << 16)),
+            cfg,
+            clock: i64::MIN,
+            next_sweep: i64::MIN,
+            ended: Vec::new(),
+            stats: FlowStats::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> FlowStats {
+        self.stats
+    }
+
+    /// Flows currently held.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The packet clock (largest timestamp seen), if any packet was seen.
+    pub fn clock(&self) -> Option<i64> {
+        (self.clock != i64::MIN).then_some(self.clock)
+    }
+
+    /// Accounts one packet. Ended flows accumulate until [`FlowTable::take_ended`].
+    pub fn observe(&mut self, p: &FlowPacket) {
+        if p.ts_ns > self.clock {
+            self.clock = p.ts_ns;
+            if self.clock >= self.next_sweep {
+                self.sweep(self.clock);
+                self.next_sweep = self.clock.saturating_add(self.sweep_ns);
+            }
+        }
+        let (sp, dp) = if has_ports(p.proto) { (p.src_port, p.dst_port) } else { (0, 0) };
+        let src_is_a = (p.src, sp) <= (p.dst, dp);
+        let key = if src_is_a {
+            FlowKey { a: p.src, b: p.dst, a_port: sp, b_port: dp, vlan: p.vlan, proto: p.proto }
+        } else {
+            FlowKey { a: p.dst, b: p.src, a_port: dp, b_port: sp, vlan: p.vlan, proto: p.proto }
+        };
+        let flags = if p.proto == TCP { p.tcp_flags } else { 0 };
+        let pure_syn = flags & (SYN | ACK) == SYN;
+        let now = self.clock;
+        if let Some(st) = self.flows.get_mut(&key) {
+            // Lazy expiry: the same rules as the sweep, so results do not
+            // depend on when the sweep last ran.
+            let reason = if st.close_ts != 0 && (pure_syn || now - st.close_ts > self.linger_ns) {
+                Some(st.close_reason)
+            } else if now - st.ts_end > self.idle_ns {
+                Some(EndReason::Idle)
+            } else if p.ts_ns - st.ts_start >= self.active_ns {
+                Some(EndReason::Active)
+            } else {
+                None
+            };
+            match reason {
+                None => {
+                    update(st, p, src_is_a, flags);
+                    return;
+                }
+                Some(reason) => {
+                    let old = *st;
+                    self.ended.push(record(&key, &old, reason));
+                    self.stats.flows_ended += 1;
+                    // An active-timeout continuation keeps the initiator.
+                    let a_initiated = if reason == EndReason::Active { Some(old.a_initiated) } else { None };
+                    let fresh = new_state(p, src_is_a, flags, a_initiated);
+                    let st = self.flows.get_mut(&key).expect("present");
+                    *st = fresh;
+                    update(st, p, src_is_a, flags);
+                    self.stats.flows_created += 1;
+                    return;
+                }
+            }
+        }
+        if self.flows.len() >= self.cfg.max_flows {
+            self.stats.table_full_packets += 1;
+            return;
+        }
+        let mut st = new_state(p, src_is_a, flags, None);
+        update(&mut st, p, src_is_a, flags);
+        self.flows.insert(key, st);
+        self.stats.flows_created += 1;
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+    }
+
+    /// Ends every flow whose time is up at `now`.
+    fn sweep(&mut self, now: i64) {
+        let (idle, active, linger) = (self.idle_ns, self.active_ns, self.linger_ns);
+        let ended = &mut self.ended;
+        let mut n = 0u64;
+        self.flows.retain(|k, st| {
+            let reason = if st.close_ts != 0 && now - st.close_ts > linger {
+                Some(st.close_reason)
+            } else if now - st.ts_end > idle {
+                Some(EndReason::Idle)
+            } else if now - st.ts_start >= active {
+                Some(EndReason::Active)
+            } else {
+                None
+            };
+            match reason {
+                Some(r) => {
+                    ended.push(record(k, st, r));
+                    n += 1;
+                    false
+                }
+                None => true,
+            }
+        });
+        self.stats.flows_ended += n;
+    }
+
+    /// Moves out the flow records ended so far.
+    pub fn take_ended(&mut self) -> std::vec::Drain<'_, FlowRecord> {
+        self.ended.drain(..)
+    }
+
+    /// Number of ended records waiting in [`FlowTable::take_ended`].
+    pub fn ended_len(&self) -> usize {
+        self.ended.len()
+    }
+
+    /// Ends every open flow with reason `flush` (end of input) and resets the
+    /// clock, so a following input may start at any time.
+    pub fn flush(&mut self) {
+        for (k, st) in self.flows.drain() {
+            self.ended.push(record(&k, &st, EndReason::Flush));
+            self.stats.flows_ended += 1;
+        }
+        self.clock = i64::MIN;
+        self.next_sweep = i64::MIN;
+    }
+}
+
+fn new_state(p: &FlowPacket, src_is_a: bool, flags: u8, a_initiated: Option<bool>) -> FlowState {
+    // A SYN+ACK that opens a flow is the responder's reply to a SYN we missed.
+    let sender_initiates = !(p.proto == TCP && flags & (SYN | ACK) == (SYN | ACK));
+    let icmp = matches!(p.proto, ICMP | ICMPV6);
+    FlowState {
+        ts_start: p.ts_ns,
+        ts_end: p.ts_ns,
+        close_ts: 0,
+        close_reason: EndReason::Fin,
+        a_initiated: a_initiated.unwrap_or(src_is_a == sender_initiates),
+        icmp_type_code: if icmp { p.dst_port } else { 0 },
+        packets: [0; 2],
+        bytes: [0; 2],
+        flags: [0; 2],
+        fin_seen: [false; 2],
+    }
+}
+
+fn update(st: &mut FlowState, p: &FlowPacket, src_is_a: bool, flags: u8) {
+    let dir = usize::from(src_is_a != st.a_initiated);
+    st.packets[dir] += 1;
+    st.bytes[dir] += u64::from(p.ip_len);
+    st.flags[dir] |= flags;
+    st.ts_start = st.ts_start.min(p.ts_ns);
+    st.ts_end = st.ts_end.max(p.ts_ns);
+    if flags & FIN != 0 {
+        st.fin_seen[dir] = true;
+    }
+    if st.close_ts == 0 {
+        if flags & RST != 0 {
+            st.close_ts = p.ts_ns;
+            st.close_reason = EndReason::Rst;
+        } else if st.fin_seen[0] && st.fin_seen[1] {
+            st.close_ts = p.ts_ns;
+            st.close_reason = EndReason::Fin;
+        }
+    }
+}
+
+fn record(k: &FlowKey, st: &FlowState, reason: EndReason) -> FlowRecord {
+    let (src, sport, dst, dport) = if st.a_initiated {
+        (k.a, k.a_port, k.b, k.b_port)
+    } else {
+        (k.b, k.b_port, k.a, k.a_port)
+    };
+    let dport = if matches!(k.proto, ICMP | ICMPV6) { st.icmp_type_code } else { dport };
+    FlowRecord {
+        ts_start: st.ts_start,
+        ts_end: st.ts_end,
+        proto: k.proto,
+        src_ip: ip_from_bytes(&src),
+        src_port: sport,
+        dst_ip: ip_from_bytes(&dst),
+        dst_port: dport,
+        vlan: k.vlan,
+        packets: st.packets[0],
+        bytes: st.bytes[0],
+        rev_packets: st.packets[1],
+        rev_bytes: st.bytes[1],
+        tcp_flags: st.flags[0],
+        rev_tcp_flags: st.flags[1],
+        end_reason: reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const A: [u8; 4] = [198, 18, 0, 1];
+    const B: [u8; 4] = [198, 18, 0, 2];
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        osprey_segment::schema::ip_to_bytes(IpAddr::V4(Ipv4Addr::from(a)))
+    }
+
+    fn tcp(ts_s: f64, from: [u8; 4], sp: u16, to: [u8; 4], dp: u16, flags: u8) -> FlowPacket {
+        FlowPacket {
+            ts_ns: (ts_s * 1e9) as i64,
+            vlan: 0,
+            src: v4(from),
+            dst: v4(to),
+            proto: TCP,
+            src_port: sp,
+            dst_port: dp,
+            ip_len: 60,
+            tcp_flags: flags,
+        }
+    }
+
+    fn run(cfg: FlowConfig, pkts: &[FlowPacket]) -> (Vec<FlowRecord>, FlowStats) {
+        let mut t = FlowTable::new(cfg);
+        for p in pkts {
+            t.observe(p);
+        }
+        t.flush();
+        let recs = t.take_ended().collect();
+        (recs, t.stats())
+    }
+
+    fn handshake_and_close(t0: f64) -> Vec<FlowPacket> {
+        vec![
+            tcp(t0, A, 40000, B, 443, SYN),
+            tcp(t0 + 0.01, B, 443, A, 40000, SYN | ACK),
+            tcp(t0 + 0.02, A, 40000, B, 443, ACK),
+            tcp(t0 + 0.03, A, 40000, B, 443, ACK | 0x08),
+            tcp(t0 + 0.04, B, 443, A, 40000, ACK | 0x08),
+            tcp(t0 + 0.05, A, 40000, B, 443, FIN | ACK),
+            tcp(t0 + 0.06, B, 443, A, 40000, FIN | ACK),
+            tcp(t0 + 0.07, A, 40000, B, 443, ACK),
+        ]
+    }
+
+    #[test]
+    fn tcp_connection_is_one_bidirectional_flow_ending_fin() {
+        let mut pkts = handshake_and_close(100.0);
+        // Something later so the linger time passes on the packet clock.
+        pkts.push(tcp(110.0, A, 1, B, 2, SYN));
+        let (recs, _) = run(FlowConfig::default(), &pkts);
+        let f = recs.iter().find(|r| r.dst_port == 443).expect("flow");
+        assert_eq!(f.src_ip, IpAddr::V4(Ipv4Addr::from(A)));
+        assert_eq!((f.src_port, f.dst_port), (40000, 443));
+        assert_eq!((f.packets, f.rev_packets), (5, 3));
+        assert_eq!((f.bytes, f.rev_bytes), (300, 180));
+        assert_eq!(f.tcp_flags, SYN | ACK | FIN | 0x08);
+        assert_eq!(f.rev_tcp_flags, SYN | ACK | FIN | 0x08);
+        assert_eq!(f.end_reason, EndReason::Fin);
+        assert_eq!((f.ts_start, f.ts_end), (100_000_000_000, 100_070_000_000));
+    }
+
+    #[test]
+    fn synack_first_makes_its_destination_the_initiator() {
+        let pkts = [tcp(1.0, B, 443, A, 40000, SYN | ACK), tcp(1.1, A, 40000, B, 443, ACK)];
+        let (recs, _) = run(FlowConfig::default(), &pkts);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].src_ip, IpAddr::V4(Ipv4Addr::from(A)));
+        assert_eq!((recs[0].packets, recs[0].rev_packets), (1, 1));
+        assert_eq!(recs[0].end_reason, EndReason::Flush);
+    }
+
+    #[test]
+    fn rst_ends_after_linger_and_new_syn_reuses_port() {
+        let pkts = [
+            tcp(1.0, A, 40000, B, 80, SYN),
+            tcp(1.1, B, 80, A, 40000, RST | ACK),
+            // Port reuse within the linger time: a new flow.
+            tcp(1.5, A, 40000, B, 80, SYN),
+            tcp(1.6, B, 80, A, 40000, SYN | ACK),
+        ];
+        let (recs, stats) = run(FlowConfig::default(), &pkts);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].end_reason, EndReason::Rst);
+        assert_eq!((recs[0].packets, recs[0].rev_packets), (1, 1));
+        assert_eq!(recs[1].end_reason, EndReason::Flush);
+        assert_eq!((recs[1].packets, recs[1].rev_packets), (1, 1));
+        assert_eq!(stats.flows_created, 2);
+    }
+
+    #[test]
+    fn late_ack_within_linger_is_counted_in_the_closed_flow() {
+        let mut pkts = handshake_and_close(0.0);
+        pkts.push(tcp(1.5, B, 443, A, 40000, ACK)); // within 2 s linger
+        pkts.push(tcp(5.0, B, 443, A, 40000, ACK)); // after linger: new flow
+        let (recs, _) = run(FlowConfig::default(), &pkts);
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        assert_eq!(recs[0].packets + recs[0].rev_packets, 9);
+        assert_eq!(recs[0].end_reason, EndReason::Fin);
+        assert_eq!(recs[1].packets + recs[1].rev_packets, 1);
+    }
+
+    #[test]
+    fn idle_and_active_timeouts() {
+        let cfg = FlowConfig { idle_timeout_secs: 10, active_timeout_secs: 30, ..FlowConfig::default() };
+        let mut pkts = Vec::new();
+        // Keep-alive every 5 s for 70 s: active timeout cuts it at 30 s and 60 s.
+        for i in 0..15 {
+            pkts.push(tcp(f64::from(i) * 5.0, A, 1000, B, 2000, ACK));
+        }
+        // Then silence of 11 s > idle, then one packet.
+        pkts.push(tcp(70.0 + 11.0, A, 1000, B, 2000, ACK));
+        let (recs, _) = run(cfg, &pkts);
+        let reasons: Vec<EndReason> = recs.iter().map(|r| r.end_reason).collect();
+        assert_eq!(reasons, [EndReason::Active, EndReason::Active, EndReason::Idle, EndReason::Flush]);
+        let total: u64 = recs.iter().map(|r| r.packets).sum();
+        assert_eq!(total, 16);
+        assert!(recs.iter().all(|r| r.src_port == 1000), "continuations keep the initiator");
+    }
+
+    #[test]
+    fn sweep_expires_flows_without_their_own_packets() {
+        let cfg = FlowConfig { idle_timeout_secs: 10, ..FlowConfig::default() };
+        let mut t = FlowTable::new(cfg);
+        t.observe(&tcp(0.0, A, 1, B, 2, ACK));
+        t.observe(&tcp(5.0, A, 3, B, 4, ACK));
+        assert_eq!(t.take_ended().count(), 0);
+        t.observe(&tcp(10.5, A, 3, B, 4, ACK));
+        assert_eq!(t.take_ended().count(), 1, "first flow idle > 10 s");
+        assert_eq!(t.active_flows(), 1);
+    }
+
+    #[test]
+    fn icmp_request_and_reply_are_one_flow_with_type_code() {
+        let mk = |ts: f64, from, to, tc: u16| FlowPacket {
+            ts_ns: (ts * 1e9) as i64,
+            vlan: 0,
+            src: v4(from),
+            dst: v4(to),
+            proto: ICMP,
+            src_port: 0,
+            dst_port: tc,
+            ip_len: 84,
+            tcp_flags: 0,
+        };
+        let (recs, _) = run(FlowConfig::default(), &[mk(0.0, A, B, 0x0800), mk(0.001, B, A, 0x0000)]);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].dst_port, 0x0800);
+        assert_eq!((recs[0].packets, recs[0].rev_packets), (1, 1));
+    }
+
+    #[test]
+    fn vlans_separate_flows() {
+        let mut p1 = tcp(0.0, A, 1, B, 2, ACK);
+        let mut p2 = p1;
+        p1.vlan = 10;
+        p2.vlan = 20;
+        let (recs, _) = run(FlowConfig::default(), &[p1, p2]);
+        assert_eq!(recs.len(), 2);
+    }
+
+    #[test]
+    fn full_table_counts_instead_of_accounting() {
+        let cfg = FlowConfig { max_flows: 2, ..FlowConfig::default() };
+        let pkts: Vec<FlowPacket> = (0..5).map(|i| tcp(0.0, A, 1000 + i, B, 80, SYN)).collect();
+        let (recs, stats) = run(cfg, &pkts);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(stats.table_full_packets, 3);
+        // Existing flows keep being updated while full.
+        let cfg = FlowConfig { max_flows: 1, ..FlowConfig::default() };
+        let pkts = [tcp(0.0, A, 1, B, 2, SYN), tcp(0.1, A, 3, B, 4, SYN), tcp(0.2, B, 2, A, 1, SYN | ACK)];
+        let (recs, stats) = run(cfg, &pkts);
+        assert_eq!((recs[0].packets, recs[0].rev_packets), (1, 1));
+        assert_eq!(stats.table_full_packets, 1);
+    }
+
+    #[test]
+    fn flush_resets_clock_for_an_earlier_input() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        t.observe(&tcp(1000.0, A, 1, B, 2, ACK));
+        t.flush();
+        t.observe(&tcp(10.0, A, 1, B, 2, ACK));
+        t.observe(&tcp(11.0, A, 1, B, 2, ACK));
+        t.flush();
+        let recs: Vec<FlowRecord> = t.take_ended().collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].packets, 2);
+    }
+}

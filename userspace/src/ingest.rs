@@ -1,0 +1,378 @@
+//! Offline ingest: capture files → packets → flow and DNS records → segments.
+//!
+//! One [`Ingestor`] reads any number of files in the order given, as one
+//! continuous capture (a rotated capture's flows continue across files); if a
+//! file starts before the previous one ended, the flow table is flushed first
+//! so unrelated captures do not mix. Every packet is either accounted or
+//! counted as skipped by reason; damaged files are reported with the byte
+//! offset where reading stopped, and everything read before it is kept.
+
+use std::fs::File;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use osprey_segment::partition::{PartitionedWriter, WriterConfig};
+use osprey_segment::{DnsRecord, DnsTransport, FlowRecord, SegmentError};
+
+use crate::dns::{self, DnsError, DnsRecordContext, MatchConfig, MatchKey, QueryMatcher, TcpDnsConfig, TcpDnsReassembler, TcpDnsSkip};
+use crate::flow::{FlowConfig, FlowPacket, FlowTable};
+use crate::packet::{self, PacketMeta, SkipReason};
+use crate::pcap::{CaptureError, CaptureReader, RawPacket};
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const SYN: u8 = 0x02;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Flow table settings.
+    pub flow: FlowConfig,
+    /// Ports whose UDP/TCP traffic is decoded as DNS. The default follows what
+    /// Spot's tshark-based ingest decoded: DNS (53), mDNS (5353), LLMNR (5355).
+    pub dns_ports: Vec<u16>,
+    /// Segment writer settings (sensor name, batch and segment sizes).
+    pub writer: WriterConfig,
+    /// DNS-over-TCP reassembly bounds.
+    pub tcp_dns: TcpDnsConfig,
+    /// Query→response matching bounds.
+    pub dns_match: MatchConfig,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            flow: FlowConfig::default(),
+            dns_ports: vec![53, 5353, 5355],
+            writer: WriterConfig::default(),
+            tcp_dns: TcpDnsConfig::default(),
+            dns_match: MatchConfig::default(),
+        }
+    }
+}
+
+/// Errors of offline ingest.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file could not be opened or mapped.
+    #[error("{path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a readable capture (bad magic, broken header).
+    #[error("{path}: {source}")]
+    Capture {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: CaptureError,
+    },
+    /// Writing segments failed.
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
+}
+
+/// A file whose reading stopped early, and why (records before it are kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// The file.
+    pub path: PathBuf,
+    /// What went wrong, with the byte offset.
+    pub reason: String,
+}
+
+/// Counters of an ingest run.
+#[derive(Debug, Clone, Default)]
+pub struct IngestStats {
+    /// Files read (completely or partly).
+    pub files: u64,
+    /// Packets read.
+    pub packets: u64,
+    /// Wire bytes of the packets read (pcap `orig_len`).
+    pub bytes: u64,
+    /// Packets accounted to a flow.
+    pub flow_packets: u64,
+    /// Packets not accounted, by [`SkipReason`] index.
+    pub skipped: [u64; SkipReason::COUNT],
+    /// Packets that would have created a flow in a full table.
+    pub flow_table_full: u64,
+    /// Flow records written.
+    pub flows: u64,
+    /// DNS messages decoded and written.
+    pub dns_messages: u64,
+    /// DNS payloads that could not be decoded, by [`DnsError::KINDS`] index.
+    pub dns_errors: [u64; DnsError::KINDS.len()],
+    /// DNS-over-TCP segments skipped, by [`TcpDnsSkip::ALL`] index.
+    pub tcp_dns_skipped: [u64; TcpDnsSkip::ALL.len()],
+    /// DNS responses whose query was seen (latency filled).
+    pub dns_matched: u64,
+    /// Files that stopped early.
+    pub problems: Vec<FileProblem>,
+    /// Segment files written.
+    pub segments: Vec<PathBuf>,
+}
+
+impl IngestStats {
+    /// Total packets skipped for any reason (including a full flow table).
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().sum::<u64>() + self.flow_table_full
+    }
+}
+
+/// Directional TCP stream key for DNS-over-TCP reassembly.
+type StreamKey = ([u8; 16], u16, [u8; 16], u16);
+
+/// Reads capture files into flow and DNS segments.
+pub struct Ingestor {
+    cfg: IngestConfig,
+    dns_port: Box<[u64; 1024]>,
+    flows: FlowTable,
+    tcp_dns: TcpDnsReassembler<StreamKey>,
+    matcher: QueryMatcher,
+    flow_out: PartitionedWriter<FlowRecord>,
+    dns_out: PartitionedWriter<DnsRecord>,
+    stats: IngestStats,
+    /// Scratch for messages completed by one TCP segment.
+    tcp_msgs: Vec<Result<dns::DnsMessage, DnsError>>,
+}
+
+impl std::fmt::Debug for Ingestor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingestor").field("cfg", &self.cfg).field("stats", &self.stats).finish()
+    }
+}
+
+impl Ingestor {
+    /// An ingestor writing segments under `data`.
+    pub fn new(data: &Path, cfg: IngestConfig) -> Result<Self, IngestError> {
+        let mut dns_port = Box::new([0u64; 1024]);
+        for &p in &cfg.dns_ports {
+            dns_port[usize::from(p) / 64] |= 1 << (p % 64);
+        }
+        Ok(Ingestor {
+            flows: FlowTable::new(cfg.flow.clone()),
+            tcp_dns: TcpDnsReassembler::new(cfg.tcp_dns),
+            matcher: QueryMatcher::new(cfg.dns_match),
+            flow_out: PartitionedWriter::new(data, cfg.writer.clone())?,
+            dns_out: PartitionedWriter::new(data, cfg.writer.clone())?,
+            dns_port,
+            cfg,
+            stats: IngestStats::default(),
+            tcp_msgs: Vec::new(),
+        })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &IngestStats {
+        &self.stats
+    }
+
+    #[inline]
+    fn is_dns_port(&self, p: u16) -> bool {
+        self.dns_port[usize::from(p) / 64] & (1 << (p % 64)) != 0
+    }
+
+    /// Reads one capture file. `progress(done, total)` is called now and then
+    /// with byte positions. A file that is not a capture at all is an error;
+    /// a file damaged part-way is read up to the damage and reported in
+    /// [`IngestStats::problems`].
+    pub fn ingest_file(&mut self, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<(), IngestError> {
+        let file = File::open(path).map_err(|source| IngestError::Open { path: path.into(), source })?;
+        // SAFETY: the map is read-only and private; if another process
+        // truncates the file while we read it, reads past the new end fault
+        // (SIGBUS). Capture files being ingested are not expected to shrink.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| IngestError::Open { path: path.into(), source })?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Sequential);
+        self.ingest_bytes(path, &map, progress)
+    }
+
+    /// Reads a capture held in memory (`name` is used in messages).
+    pub fn ingest_bytes(&mut self, name: &Path, data: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(), IngestError> {
+        let mut reader = CaptureReader::new(data).map_err(|source| IngestError::Capture { path: name.into(), source })?;
+        self.stats.files += 1;
+        let total = data.len() as u64;
+        let mut first = true;
+        let mut n: u32 = 0;
+        while let Some(next) = reader.next_packet() {
+            match next {
+                Ok(pkt) => {
+                    if first {
+                        first = false;
+                        // A capture that starts before the previous one ended
+                        // is not its continuation.
+                        if self.flows.clock().is_some_and(|c| pkt.ts_ns < c) {
+                            self.flows.flush();
+                        }
+                    }
+                    self.packet(&pkt)?;
+                    n = n.wrapping_add(1);
+                    if n % 65_536 == 0 {
+                        progress(reader.position() as u64, total);
+                    }
+                }
+                Err(e) => {
+                    self.stats.problems.push(FileProblem { path: name.into(), reason: e.to_string() });
+                    break;
+                }
+            }
+        }
+        progress(total, total);
+        Ok(())
+    }
+
+    /// Accounts one captured packet.
+    pub fn packet(&mut self, raw: &RawPacket<'_>) -> Result<(), IngestError> {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(raw.orig_len);
+        let meta = match packet::decode_frame(raw.link_type, raw.data, raw.orig_len) {
+            Ok(m) => m,
+            Err(reason) => {
+                self.stats.skipped[reason.index()] += 1;
+                return Ok(());
+            }
+        };
+        if let Some(reason) = meta.flow_skip() {
+            self.stats.skipped[reason.index()] += 1;
+            return Ok(());
+        }
+        let before_full = self.flows.stats().table_full_packets;
+        self.flows.observe(&FlowPacket {
+            ts_ns: raw.ts_ns,
+            vlan: meta.vlan,
+            src: meta.src,
+            dst: meta.dst,
+            proto: meta.proto,
+            src_port: meta.src_port,
+            dst_port: meta.dst_port,
+            ip_len: meta.ip_len,
+            tcp_flags: meta.tcp_flags,
+        });
+        if self.flows.stats().table_full_packets != before_full {
+            self.stats.flow_table_full += 1;
+        } else {
+            self.stats.flow_packets += 1;
+        }
+        if self.flows.ended_len() > 0 {
+            self.drain_flows()?;
+        }
+        if (meta.proto == UDP || meta.proto == TCP) && (self.is_dns_port(meta.src_port) || self.is_dns_port(meta.dst_port)) {
+            self.dns(raw, &meta)?;
+        }
+        Ok(())
+    }
+
+    fn drain_flows(&mut self) -> Result<(), IngestError> {
+        for rec in self.flows.take_ended() {
+            self.stats.flows += 1;
+            self.flow_out.push(rec)?;
+        }
+        Ok(())
+    }
+
+    fn dns(&mut self, raw: &RawPacket<'_>, meta: &PacketMeta<'_>) -> Result<(), IngestError> {
+        if meta.proto == UDP {
+            if meta.payload.is_empty() {
+                return Ok(());
+            }
+            let parsed = dns::parse_message(meta.payload);
+            return self.dns_message(raw, meta, DnsTransport::Udp, parsed);
+        }
+        let key: StreamKey = (meta.src, meta.src_port, meta.dst, meta.dst_port);
+        if meta.tcp_flags & SYN != 0 {
+            self.tcp_dns.syn(key, meta.tcp_seq, raw.ts_ns);
+        }
+        if !meta.payload.is_empty() {
+            let mut msgs = std::mem::take(&mut self.tcp_msgs);
+            match self.tcp_dns.push(key, meta.tcp_seq, meta.payload, raw.ts_ns) {
+                Ok(it) => {
+                    if let Some(why) = it.abandoned() {
+                        self.stats.tcp_dns_skipped[skip_index(why)] += 1;
+                    }
+                    msgs.extend(it.map(dns::parse_message));
+                }
+                Err(why) => self.stats.tcp_dns_skipped[skip_index(why)] += 1,
+            }
+            for parsed in msgs.drain(..) {
+                self.dns_message(raw, meta, DnsTransport::Tcp, parsed)?;
+            }
+            self.tcp_msgs = msgs;
+        }
+        if meta.tcp_flags & (FIN | RST) != 0 {
+            self.tcp_dns.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn dns_message(
+        &mut self,
+        raw: &RawPacket<'_>,
+        meta: &PacketMeta<'_>,
+        transport: DnsTransport,
+        parsed: Result<dns::DnsMessage, DnsError>,
+    ) -> Result<(), IngestError> {
+        let msg = match parsed {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.dns_errors[e.index()] += 1;
+                return Ok(());
+            }
+        };
+        // The server is the side on a DNS port; when both are (53 ↔ 53,
+        // mDNS 5353 ↔ 5353), a query goes to the server and a response comes from it.
+        let src_is_server = match (self.is_dns_port(meta.src_port), self.is_dns_port(meta.dst_port)) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => msg.is_response,
+        };
+        let (src, dst): (IpAddr, IpAddr) = (meta.src_ip(), meta.dst_ip());
+        let (client_ip, client_port, server_ip, server_port) = if src_is_server {
+            (dst, meta.dst_port, src, meta.src_port)
+        } else {
+            (src, meta.src_port, dst, meta.dst_port)
+        };
+        let key = MatchKey { client_ip, client_port, server_ip, server_port, id: msg.id };
+        let latency_ns = if msg.is_response {
+            self.matcher.on_response(&key, &msg.qname, msg.qtype, raw.ts_ns)
+        } else {
+            self.matcher.on_query(key, &msg.qname, msg.qtype, raw.ts_ns);
+            None
+        };
+        if latency_ns.is_some() {
+            self.stats.dns_matched += 1;
+        }
+        let rec = msg.into_record(DnsRecordContext {
+            ts: raw.ts_ns,
+            client_ip,
+            client_port,
+            server_ip,
+            server_port,
+            transport,
+            frame_len: raw.orig_len,
+            latency_ns,
+        });
+        self.stats.dns_messages += 1;
+        self.dns_out.push(rec)?;
+        Ok(())
+    }
+
+    /// Ends all open flows (reason `flush`), publishes every segment and
+    /// returns the counters.
+    pub fn finish(mut self) -> Result<IngestStats, IngestError> {
+        self.flows.flush();
+        self.drain_flows()?;
+        let mut segments = self.flow_out.finish()?;
+        segments.extend(self.dns_out.finish()?);
+        self.stats.segments = segments;
+        Ok(self.stats)
+    }
+}
+
+fn skip_index(why: TcpDnsSkip) -> usize {
+    TcpDnsSkip::ALL.iter().position(|w| *w == why).unwrap_or(0)
+}
