@@ -16,7 +16,8 @@ use osprey_segment::{DnsRecord, DnsTransport, FlowRecord, SegmentError};
 
 use crate::dns::{self, DnsError, DnsRecordContext, MatchConfig, MatchKey, QueryMatcher, TcpDnsConfig, TcpDnsReassembler, TcpDnsSkip};
 use crate::flow::{FlowConfig, FlowPacket, FlowTable};
-use crate::packet::{self, PacketMeta, SkipReason};
+use crate::packet::{self, Fragment, PacketMeta, SkipReason};
+use crate::reassembly::{FragmentKey, ReassemblyConfig, ReassemblyStats, Reassembler};
 use crate::pcap::{CaptureError, CaptureReader, RawPacket};
 
 const TCP: u8 = 6;
@@ -39,6 +40,8 @@ pub struct IngestConfig {
     pub tcp_dns: TcpDnsConfig,
     /// Query→response matching bounds.
     pub dns_match: MatchConfig,
+    /// Bounds of UDP fragment reassembly (for DNS messages split into fragments).
+    pub reassembly: ReassemblyConfig,
 }
 
 impl Default for IngestConfig {
@@ -49,6 +52,7 @@ impl Default for IngestConfig {
             writer: WriterConfig::default(),
             tcp_dns: TcpDnsConfig::default(),
             dns_match: MatchConfig::default(),
+            reassembly: ReassemblyConfig::default(),
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct IngestStats {
     pub tcp_dns_skipped: [u64; TcpDnsSkip::ALL.len()],
     /// DNS responses whose query was seen (latency filled).
     pub dns_matched: u64,
+    /// UDP fragment reassembly counters (DNS split into IP fragments).
+    pub reassembly: ReassemblyStats,
     /// Files that stopped early.
     pub problems: Vec<FileProblem>,
     /// Segment files written.
@@ -134,6 +140,7 @@ pub struct Ingestor {
     flows: FlowTable,
     tcp_dns: TcpDnsReassembler<StreamKey>,
     matcher: QueryMatcher,
+    fragments: Reassembler,
     flow_out: PartitionedWriter<FlowRecord>,
     dns_out: PartitionedWriter<DnsRecord>,
     stats: IngestStats,
@@ -158,6 +165,7 @@ impl Ingestor {
             flows: FlowTable::new(cfg.flow.clone()),
             tcp_dns: TcpDnsReassembler::new(cfg.tcp_dns),
             matcher: QueryMatcher::new(cfg.dns_match),
+            fragments: Reassembler::new(cfg.reassembly),
             flow_out: PartitionedWriter::new(data, cfg.writer.clone())?,
             dns_out: PartitionedWriter::new(data, cfg.writer.clone())?,
             dns_port,
@@ -237,6 +245,11 @@ impl Ingestor {
                 return Ok(());
             }
         };
+        if meta.fragment != Fragment::None && meta.proto == UDP {
+            // Flows never reassemble (see docs/flow-semantics.md), but a DNS
+            // message split into fragments is rebuilt so it can be decoded.
+            self.udp_fragment(raw, &meta)?;
+        }
         if let Some(reason) = meta.flow_skip() {
             self.stats.skipped[reason.index()] += 1;
             return Ok(());
@@ -261,10 +274,37 @@ impl Ingestor {
         if self.flows.ended_len() > 0 {
             self.drain_flows()?;
         }
-        if (meta.proto == UDP || meta.proto == TCP) && (self.is_dns_port(meta.src_port) || self.is_dns_port(meta.dst_port)) {
+        if meta.fragment == Fragment::None
+            && (meta.proto == UDP || meta.proto == TCP)
+            && (self.is_dns_port(meta.src_port) || self.is_dns_port(meta.dst_port))
+        {
             self.dns(raw, &meta)?;
         }
         Ok(())
+    }
+
+    /// Feeds a UDP fragment to reassembly; a completed datagram on a DNS port
+    /// is decoded like any UDP DNS message (time and frame length of the
+    /// fragment that completed it, as tshark reports them).
+    fn udp_fragment(&mut self, raw: &RawPacket<'_>, meta: &PacketMeta<'_>) -> Result<(), IngestError> {
+        let start = meta.l4_offset as usize;
+        let end = meta.l3_offset as usize + meta.ip_len as usize;
+        // A fragment cut by the snaplen can never complete a datagram.
+        let Some(data) = raw.data.get(start..end) else { return Ok(()) };
+        let key = FragmentKey { src: meta.src, dst: meta.dst, proto: meta.proto, id: meta.frag_id };
+        let done = self.fragments.push(key, meta.frag_offset, meta.frag_more, data, raw.ts_ns);
+        self.stats.reassembly = self.fragments.stats();
+        let Some(dgram) = done else { return Ok(()) };
+        let Some(hdr) = dgram.get(..8) else { return Ok(()) };
+        let (sport, dport) = (u16::from_be_bytes([hdr[0], hdr[1]]), u16::from_be_bytes([hdr[2], hdr[3]]));
+        if !self.is_dns_port(sport) && !self.is_dns_port(dport) {
+            return Ok(());
+        }
+        let udp_len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]])).clamp(8, dgram.len());
+        let payload = &dgram[8..udp_len];
+        let whole = PacketMeta { src_port: sport, dst_port: dport, payload, fragment: Fragment::None, ..*meta };
+        let parsed = dns::parse_message(payload);
+        self.dns_message(raw, &whole, DnsTransport::Udp, parsed)
     }
 
     fn drain_flows(&mut self) -> Result<(), IngestError> {

@@ -10,6 +10,7 @@
 //! - [`flow`]: the flow table with the semantics written down in
 //!   `docs/flow-semantics.md` (the kernel programs implement the same).
 //! - [`craft`]: building packets byte by byte (tests, the demo generator, benchmarks).
+//! - [`reassembly`]: bounded IP fragment reassembly, so DNS split into fragments is decoded.
 //! - [`ingest`]: the offline pipeline: file → packets → flows + DNS → segments.
 
 pub mod craft;
@@ -18,3 +19,4 @@ pub mod flow;
 pub mod ingest;
 pub mod packet;
 pub mod pcap;
+pub mod reassembly;

@@ -263,6 +263,12 @@ pub struct PacketMeta<'a> {
     pub is_v4: bool,
     /// Fragment position.
     pub fragment: Fragment,
+    /// For fragments: the IPv4 Identification or IPv6 Fragment header id.
+    pub frag_id: u32,
+    /// For fragments: offset of this fragment's data in the datagram, bytes.
+    pub frag_offset: u32,
+    /// For fragments: more fragments follow (MF / M flag).
+    pub frag_more: bool,
 }
 
 impl PacketMeta<'_> {
@@ -511,6 +517,9 @@ fn decode_ip(
         ttl: 0,
         is_v4,
         fragment: Fragment::None,
+        frag_id: 0,
+        frag_offset: 0,
+        frag_more: false,
     };
 
     let (l4, dgram_end) = if is_v4 {
@@ -533,6 +542,9 @@ fn decode_ip(
             return Err(SkipReason::BadIpHeader);
         }
         let frag = be16(frame, off + 6);
+        meta.frag_id = u32::from(be16(frame, off + 4));
+        meta.frag_offset = u32::from(frag & 0x1fff) * 8;
+        meta.frag_more = frag & 0x2000 != 0;
         meta.fragment = if frag & 0x1fff != 0 {
             Fragment::NonFirst
         } else if frag & 0x2000 != 0 {
@@ -594,6 +606,9 @@ fn decode_ip(
             let next = frame[p];
             if nh == ipproto::FRAGMENT {
                 let fo = be16(frame, p + 2);
+                meta.frag_id = be32(frame, p + 4);
+                meta.frag_offset = u32::from(fo & 0xfff8);
+                meta.frag_more = fo & 0x0001 != 0;
                 if fo & 0xfff8 != 0 {
                     // The rest is fragment data: its first header is unknown here.
                     meta.fragment = Fragment::NonFirst;
