@@ -180,7 +180,8 @@ impl FlowTable {
     }
 
     /// Accounts one packet. Ended flows accumulate until [`FlowTable::take_ended`].
-    pub fn observe(&mut self, p: &FlowPacket) {
+    /// Returns false if the packet was not accounted because the table is full.
+    pub fn observe(&mut self, p: &FlowPacket) -> bool {
         if p.ts_ns > self.clock {
             self.clock = p.ts_ns;
             if self.clock >= self.next_sweep {
@@ -213,7 +214,7 @@ impl FlowTable {
             match reason {
                 None => {
                     update(st, p, src_is_a, flags);
-                    return;
+                    return true;
                 }
                 Some(reason) => {
                     let old = *st;
@@ -226,19 +227,20 @@ impl FlowTable {
                     *st = fresh;
                     update(st, p, src_is_a, flags);
                     self.stats.flows_created += 1;
-                    return;
+                    return true;
                 }
             }
         }
         if self.flows.len() >= self.cfg.max_flows {
             self.stats.table_full_packets += 1;
-            return;
+            return false;
         }
         let mut st = new_state(p, src_is_a, flags, None);
         update(&mut st, p, src_is_a, flags);
         self.flows.insert(key, st);
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+        true
     }
 
     /// Ends every flow whose time is up at `now`.

@@ -254,8 +254,7 @@ impl Ingestor {
             self.stats.skipped[reason.index()] += 1;
             return Ok(());
         }
-        let before_full = self.flows.stats().table_full_packets;
-        self.flows.observe(&FlowPacket {
+        let accounted = self.flows.observe(&FlowPacket {
             ts_ns: raw.ts_ns,
             vlan: meta.vlan,
             src: meta.src,
@@ -266,10 +265,10 @@ impl Ingestor {
             ip_len: meta.ip_len,
             tcp_flags: meta.tcp_flags,
         });
-        if self.flows.stats().table_full_packets != before_full {
-            self.stats.flow_table_full += 1;
-        } else {
+        if accounted {
             self.stats.flow_packets += 1;
+        } else {
+            self.stats.flow_table_full += 1;
         }
         if self.flows.ended_len() > 0 {
             self.drain_flows()?;
@@ -415,4 +414,194 @@ impl Ingestor {
 
 fn skip_index(why: TcpDnsSkip) -> usize {
     TcpDnsSkip::ALL.iter().position(|w| *w == why).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::craft::{self, DnsBuilder, DnsHeader, Ipv4, PacketBuilder, PcapWriter, RData, Tcp, Udp, tcp_flags};
+    use osprey_segment::partition::{TimeRange, read_all};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const T0: i64 = 1_795_676_400_000_000_000;
+    const SEC: i64 = 1_000_000_000;
+
+    /// A pcap (in memory) of the given (ts, frame) pairs.
+    fn pcap(frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
+        let mut w = PcapWriter::new(Vec::new(), craft::linktype::ETHERNET).expect("header");
+        for (ts, f) in frames {
+            w.write_packet(*ts, f).expect("write");
+        }
+        w.into_inner().expect("flush")
+    }
+
+    fn tcp_frame(from: Ipv4Addr, sp: u16, to: Ipv4Addr, dp: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        PacketBuilder::new(&mut f)
+            .ethernet(MAC, MAC)
+            .ip(IpAddr::V4(from), IpAddr::V4(to))
+            .tcp(Tcp::new(sp, dp, flags))
+            .payload(payload)
+            .finish();
+        f
+    }
+
+    fn dns_msg(id: u16, response: bool, tcp: bool) -> Vec<u8> {
+        let mut m = Vec::new();
+        let hdr = if response { DnsHeader::response(id, 0) } else { DnsHeader::query(id) };
+        let b = if tcp { DnsBuilder::new_tcp(&mut m, hdr) } else { DnsBuilder::new(&mut m, hdr) };
+        let mut b = b.question("big.example.test", 16, 1);
+        if response {
+            for _ in 0..12 {
+                b = b.answer("big.example.test", 60, RData::Txt(&[&[b'x'; 200][..]]));
+            }
+        }
+        b.finish();
+        m
+    }
+
+    fn run(files: &[Vec<u8>], cfg: IngestConfig) -> (IngestStats, Vec<FlowRecord>, Vec<DnsRecord>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ing = Ingestor::new(dir.path(), cfg).expect("ingestor");
+        for (i, f) in files.iter().enumerate() {
+            ing.ingest_bytes(Path::new(&format!("f{i}")), f, &mut |_, _| {}).expect("ingest");
+        }
+        let stats = ing.finish().expect("finish");
+        let flows = read_all::<FlowRecord>(dir.path(), TimeRange::default()).expect("flows").0;
+        let dns = read_all::<DnsRecord>(dir.path(), TimeRange::default()).expect("dns").0;
+        (stats, flows, dns)
+    }
+
+    #[test]
+    fn consecutive_files_continue_flows_and_earlier_files_do_not() {
+        let one = pcap(&[(T0, tcp_frame(A, 1000, B, 80, tcp_flags::SYN, b""))]);
+        let two = pcap(&[(T0 + SEC, tcp_frame(B, 80, A, 1000, tcp_flags::SYN | tcp_flags::ACK, b""))]);
+        let (_, flows, _) = run(&[one.clone(), two.clone()], IngestConfig::default());
+        assert_eq!(flows.len(), 1, "a rotated capture continues: {flows:?}");
+        assert_eq!((flows[0].packets, flows[0].rev_packets), (1, 1));
+        // The second file starts before the first ended: not a continuation.
+        let (_, flows, _) = run(&[two, one], IngestConfig::default());
+        assert_eq!(flows.len(), 2);
+        assert!(flows.iter().all(|f| f.end_reason == osprey_segment::EndReason::Flush));
+    }
+
+    #[test]
+    fn a_full_flow_table_is_counted() {
+        let frames: Vec<(i64, Vec<u8>)> =
+            (0..10).map(|i| (T0 + i, tcp_frame(A, 1000 + i as u16, B, 80, tcp_flags::SYN, b""))).collect();
+        let cfg = IngestConfig { flow: FlowConfig { max_flows: 4, ..FlowConfig::default() }, ..IngestConfig::default() };
+        let (stats, flows, _) = run(&[pcap(&frames)], cfg);
+        assert_eq!(flows.len(), 4);
+        assert_eq!((stats.flow_packets, stats.flow_table_full, stats.skipped_total()), (4, 6, 6));
+    }
+
+    #[test]
+    fn dns_over_tcp_split_across_segments_is_decoded_with_latency() {
+        let q = dns_msg(7, false, true);
+        let r = dns_msg(7, true, true);
+        let (r1, r2) = r.split_at(r.len() / 3);
+        let mut seq_c = 0u32;
+        let mut seq_s = 0u32;
+        let mut seg = |from_client: bool, flags: u8, payload: &[u8]| {
+            let (src, sp, dst, dp, seq) =
+                if from_client { (A, 40000, B, 53, &mut seq_c) } else { (B, 53, A, 40000, &mut seq_s) };
+            let mut f = Vec::new();
+            PacketBuilder::new(&mut f)
+                .ethernet(MAC, MAC)
+                .ip(IpAddr::V4(src), IpAddr::V4(dst))
+                .tcp(Tcp { seq: *seq, ..Tcp::new(sp, dp, flags) })
+                .payload(payload)
+                .finish();
+            *seq = seq.wrapping_add(payload.len() as u32 + u32::from(flags & (tcp_flags::SYN | tcp_flags::FIN) != 0));
+            f
+        };
+        let frames = vec![
+            (T0, seg(true, tcp_flags::SYN, b"")),
+            (T0 + 1, seg(false, tcp_flags::SYN | tcp_flags::ACK, b"")),
+            (T0 + 2, seg(true, tcp_flags::ACK | tcp_flags::PSH, &q)),
+            (T0 + 5_000, seg(false, tcp_flags::ACK, r1)),
+            (T0 + 6_000, seg(false, tcp_flags::ACK | tcp_flags::PSH, r2)),
+        ];
+        let (stats, _, dns) = run(&[pcap(&frames)], IngestConfig::default());
+        assert_eq!(dns.len(), 2, "{stats:?}");
+        let resp = dns.iter().find(|d| d.is_response).expect("response");
+        assert_eq!(resp.transport, DnsTransport::Tcp);
+        assert_eq!((resp.client_ip, resp.server_port), (IpAddr::V4(A), 53));
+        assert_eq!(resp.answers.len(), 12);
+        assert_eq!(resp.latency_ns, Some(5_998));
+        assert_eq!(resp.ts, T0 + 6_000, "time of the segment that completed it");
+    }
+
+    #[test]
+    fn fragmented_udp_dns_is_reassembled_and_flows_count_first_fragments_only() {
+        let msg = dns_msg(9, true, false);
+        assert!(msg.len() > 2000);
+        // The whole UDP datagram, to cut into IP fragments.
+        let mut whole = Vec::new();
+        PacketBuilder::new(&mut whole).ip(IpAddr::V4(B), IpAddr::V4(A)).udp(Udp::new(53, 40000)).payload(&msg).finish();
+        let udp = whole[20..].to_vec();
+        let mut frames = Vec::new();
+        let chunk = 1480;
+        let pieces: Vec<&[u8]> = udp.chunks(chunk).collect();
+        // Send the last fragment first: order must not matter.
+        for (k, i) in (0..pieces.len()).rev().enumerate() {
+            let mut f = Vec::new();
+            let more = i + 1 < pieces.len();
+            PacketBuilder::new(&mut f)
+                .ethernet(MAC, MAC)
+                .ipv4(Ipv4 {
+                    id: 77,
+                    dont_fragment: false,
+                    more_fragments: more,
+                    fragment_offset: (i * chunk / 8) as u16,
+                    ..Ipv4::new(B, A)
+                })
+                .ip_protocol(17)
+                .payload(pieces[i])
+                .finish();
+            frames.push((T0 + k as i64, f));
+        }
+        let (stats, flows, dns) = run(&[pcap(&frames)], IngestConfig::default());
+        assert_eq!(dns.len(), 1, "{stats:?}");
+        assert_eq!(dns[0].answers.len(), 12);
+        assert_eq!((dns[0].server_port, dns[0].client_port), (53, 40000));
+        assert_eq!(stats.reassembly.completed, 1);
+        // Flows see only the first fragment; the others are counted skips.
+        assert_eq!(stats.skipped[SkipReason::Fragment.index()], pieces.len() as u64 - 1);
+        assert_eq!(flows.len(), 1);
+        assert_eq!(flows[0].packets + flows[0].rev_packets, 1);
+    }
+
+    #[test]
+    fn mdns_between_equal_ports_orients_by_qr() {
+        let mk = |from: Ipv4Addr, to: Ipv4Addr, response: bool| {
+            let m = dns_msg(0, response, false);
+            let mut f = Vec::new();
+            PacketBuilder::new(&mut f)
+                .ethernet(MAC, MAC)
+                .ip(IpAddr::V4(from), IpAddr::V4(to))
+                .udp(Udp::new(5353, 5353))
+                .payload(&m)
+                .finish();
+            f
+        };
+        let (_, _, dns) = run(&[pcap(&[(T0, mk(A, B, false)), (T0 + 10, mk(B, A, true))])], IngestConfig::default());
+        assert_eq!(dns.len(), 2);
+        assert!(dns.iter().all(|d| d.client_ip == IpAddr::V4(A) && d.server_ip == IpAddr::V4(B)), "{dns:?}");
+    }
+
+    #[test]
+    fn a_truncated_file_keeps_what_came_before() {
+        let frames: Vec<(i64, Vec<u8>)> =
+            (0..3).map(|i| (T0 + i, tcp_frame(A, 1000 + i as u16, B, 80, tcp_flags::SYN, b""))).collect();
+        let mut bytes = pcap(&frames);
+        bytes.truncate(bytes.len() - 5);
+        let (stats, flows, _) = run(&[bytes], IngestConfig::default());
+        assert_eq!(flows.len(), 2);
+        assert_eq!(stats.problems.len(), 1);
+        assert!(stats.problems[0].reason.contains("offset"), "{:?}", stats.problems);
+    }
 }
