@@ -9,6 +9,7 @@
 //!   metadata) with atomic writes and a reader that reports and skips damaged files;
 //! - [`partition`]: where segments live on disk (`DATA/<kind>/YYYY/MM/DD/HH/`)
 //!   and a writer that routes records into hourly partitions;
+//! - [`ranked`]: the scorer's ranked results, stored as derived-table segments;
 //! - [`print`]: rendering of any segment batch as JSON lines or CSV;
 //! - [`export`]: Parquet export for Spark, DuckDB and pyarrow users;
 //! - [`time`]: RFC 3339 formatting of nanosecond timestamps.
@@ -19,6 +20,7 @@
 pub mod export;
 pub mod partition;
 pub mod print;
+pub mod ranked;
 pub mod records;
 pub mod schema;
 pub mod segment;
@@ -26,7 +28,7 @@ pub mod time;
 
 use std::path::PathBuf;
 
-pub use records::{DnsAnswer, DnsRecord, DnsTransport, EndReason, FlowRecord, Kind, ProxyRecord, Record};
+pub use records::{DnsAnswer, DnsRecord, DnsTransport, EndReason, FlowRecord, Kind, ProxyRecord};
 
 /// Errors of the segment layer. Every I/O error names the file it concerns.
 #[derive(Debug, thiserror::Error)]

@@ -296,34 +296,3 @@ pub struct ProxyRecord {
     /// host + path (if longer than 1 char) + query (if longer than 1 char), as Spot derives it.
     pub fulluri: String,
 }
-
-/// Any record, for code that handles every kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    /// A flow.
-    Flow(FlowRecord),
-    /// A DNS message.
-    Dns(DnsRecord),
-    /// A proxy line.
-    Proxy(ProxyRecord),
-}
-
-impl Record {
-    /// The record's kind.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Record::Flow(_) => Kind::Flow,
-            Record::Dns(_) => Kind::Dns,
-            Record::Proxy(_) => Kind::Proxy,
-        }
-    }
-
-    /// The time used to place the record in a partition.
-    pub fn partition_ts(&self) -> TimestampNs {
-        match self {
-            Record::Flow(f) => f.ts_start,
-            Record::Dns(d) => d.ts,
-            Record::Proxy(p) => p.ts,
-        }
-    }
-}

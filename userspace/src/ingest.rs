@@ -220,7 +220,7 @@ impl Ingestor {
                     }
                     self.packet(&pkt)?;
                     n = n.wrapping_add(1);
-                    if n % 65_536 == 0 {
+                    if n.is_multiple_of(65_536) {
                         progress(reader.position() as u64, total);
                     }
                 }

@@ -167,7 +167,7 @@ fn add_fragment(p: &mut Pending, offset: u32, end: u32, more: bool, data: &[u8])
             return;
         }
         p.total = Some(end);
-    } else if p.total.is_some_and(|t| end > t) || (end - offset) % 8 != 0 {
+    } else if p.total.is_some_and(|t| end > t) || !(end - offset).is_multiple_of(8) {
         // Non-last fragments carry multiples of 8 bytes, inside the total.
         p.invalid = true;
         return;
