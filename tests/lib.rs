@@ -206,3 +206,292 @@ pub fn glib_printable(ch: char) -> bool {
     !(control || format || nonchar || unassigned)
 }
 
+
+/// Throwaway network namespaces joined by a veth pair, for end-to-end tests
+/// of the kernel path (root only).
+///
+/// [`VethPair::create`] makes namespaces `osp-<pid>-<tag>a` / `...b` with one
+/// veth end in each, link-local addresses disabled (`addrgenmode none`, so
+/// neither kernel invents an address outside the test ranges), the given
+/// IPv4/IPv6 addresses (IPv6 without duplicate address detection) and
+/// permanent neighbour entries for each other (no ARP or neighbour
+/// discovery on the link). Dropping the guard (also during a panic unwind)
+/// deletes both namespaces, which destroys the veth pair and with it any XDP
+/// program still attached. [`VethPair::in_ns`] runs a closure on a thread that
+/// entered one of the namespaces with `setns(2)`: the only thread of the
+/// process that changes namespace, so the test's own threads stay where they
+/// are. [`PacketSocket`] writes raw frames with `AF_PACKET`.
+pub mod netns {
+    use std::ffi::CString;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::path::Path;
+    use std::process::Command;
+
+    /// Whether the test runs as root (namespaces, veth and BPF need it).
+    pub fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// Runs `ip` with `args`; an error carries its stderr.
+    pub fn ip(args: &[&str]) -> io::Result<String> {
+        let out = Command::new("ip").args(args).output()?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(io::Error::other(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())))
+        }
+    }
+
+    /// Names under a directory (e.g. `/sys/fs/bpf`), sorted, recursively.
+    pub fn dir_entries(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                out.push(p.display().to_string());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// One end of the pair.
+    #[derive(Debug, Clone)]
+    pub struct End {
+        /// Namespace name (`ip netns`).
+        pub ns: String,
+        /// Interface name inside it.
+        pub iface: String,
+        /// Its MAC address.
+        pub mac: [u8; 6],
+        /// IPv4 address (prefix in `v4_prefix`).
+        pub v4: std::net::Ipv4Addr,
+        /// IPv6 address (prefix in `v6_prefix`).
+        pub v6: std::net::Ipv6Addr,
+    }
+
+    /// Settings of [`VethPair::create`].
+    #[derive(Debug, Clone)]
+    pub struct PairConfig {
+        /// Short tag in the names (keeps concurrent tests apart).
+        pub tag: String,
+        /// Addresses of end a and end b.
+        pub v4: [std::net::Ipv4Addr; 2],
+        /// IPv4 prefix length.
+        pub v4_prefix: u8,
+        /// IPv6 addresses of end a and end b.
+        pub v6: [std::net::Ipv6Addr; 2],
+        /// IPv6 prefix length.
+        pub v6_prefix: u8,
+        /// MTU of both ends.
+        pub mtu: u32,
+    }
+
+    /// The guard: two namespaces and the veth pair between them.
+    #[derive(Debug)]
+    pub struct VethPair {
+        /// End a (where the program is attached, in the tests).
+        pub a: End,
+        /// End b (where traffic is sent from).
+        pub b: End,
+        /// MTU of both ends.
+        pub mtu: u32,
+        created_ns: Vec<String>,
+        root_link: Option<String>,
+    }
+
+    fn mac_of(ns: &str, iface: &str) -> io::Result<[u8; 6]> {
+        let text = ip(&["-n", ns, "-o", "link", "show", "dev", iface])?;
+        let hex = text
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .ok_or_else(|| io::Error::other(format!("no link/ether in {text:?}")))?;
+        let mut mac = [0u8; 6];
+        for (m, h) in mac.iter_mut().zip(hex.split(':')) {
+            *m = u8::from_str_radix(h, 16).map_err(io::Error::other)?;
+        }
+        Ok(mac)
+    }
+
+    fn mac_str(m: &[u8; 6]) -> String {
+        m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    }
+
+    impl VethPair {
+        /// Creates the namespaces and the pair (see the module docs).
+        pub fn create(cfg: &PairConfig) -> io::Result<VethPair> {
+            let pid = std::process::id();
+            let name = |s: &str| format!("osp-{pid}-{}{s}", cfg.tag);
+            let mut pair = VethPair {
+                a: End { ns: name("a"), iface: format!("o{pid}{}a", cfg.tag), mac: [0; 6], v4: cfg.v4[0], v6: cfg.v6[0] },
+                b: End { ns: name("b"), iface: format!("o{pid}{}b", cfg.tag), mac: [0; 6], v4: cfg.v4[1], v6: cfg.v6[1] },
+                mtu: cfg.mtu,
+                created_ns: Vec::new(),
+                root_link: None,
+            };
+            if pair.a.iface.len() > 15 {
+                return Err(io::Error::other(format!("interface name {} too long", pair.a.iface)));
+            }
+            for ns in [pair.a.ns.clone(), pair.b.ns.clone()] {
+                ip(&["netns", "add", &ns])?;
+                pair.created_ns.push(ns);
+            }
+            let (ia, ib) = (pair.a.iface.clone(), pair.b.iface.clone());
+            ip(&["link", "add", &ia, "type", "veth", "peer", "name", &ib])?;
+            pair.root_link = Some(ia.clone());
+            ip(&["link", "set", &ia, "netns", &pair.a.ns])?;
+            ip(&["link", "set", &ib, "netns", &pair.b.ns])?;
+            pair.root_link = None;
+            let mtu = cfg.mtu.to_string();
+            for end in [&mut pair.a, &mut pair.b] {
+                let (ns, dev) = (end.ns.as_str(), end.iface.as_str());
+                ip(&["-n", ns, "link", "set", "dev", dev, "addrgenmode", "none"])?;
+                ip(&["-n", ns, "link", "set", "dev", dev, "mtu", &mtu])?;
+                ip(&["-n", ns, "addr", "add", &format!("{}/{}", end.v4, cfg.v4_prefix), "dev", dev])?;
+                ip(&["-n", ns, "addr", "add", &format!("{}/{}", end.v6, cfg.v6_prefix), "dev", dev, "nodad"])?;
+                end.mac = mac_of(ns, dev)?;
+            }
+            for (me, peer) in [(&pair.a, &pair.b), (&pair.b, &pair.a)] {
+                let mac = mac_str(&peer.mac);
+                for addr in [peer.v4.to_string(), peer.v6.to_string()] {
+                    ip(&["-n", &me.ns, "neigh", "replace", &addr, "lladdr", &mac, "dev", &me.iface, "nud", "permanent"])?;
+                }
+            }
+            for end in [&pair.a, &pair.b] {
+                ip(&["-n", &end.ns, "link", "set", "dev", &end.iface, "up"])?;
+            }
+            Ok(pair)
+        }
+
+        /// Runs `f` on a new thread that entered namespace `ns` (`setns`),
+        /// and returns its result (a panic in `f` is re-raised here).
+        pub fn in_ns<R: Send>(ns: &str, f: impl FnOnce() -> R + Send) -> io::Result<R> {
+            let file = File::open(Path::new("/run/netns").join(ns))?;
+            std::thread::scope(|s| {
+                let h = s.spawn(move || {
+                    // SAFETY: a valid namespace fd; this thread alone changes namespace.
+                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(f())
+                });
+                match h.join() {
+                    Ok(r) => r,
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            })
+        }
+
+        /// `ip -d link show` of an end (shows `xdp` / `xdpgeneric` and the program id).
+        pub fn link_details(end: &End) -> io::Result<String> {
+            ip(&["-n", &end.ns, "-d", "link", "show", "dev", &end.iface])
+        }
+
+        /// Interface statistics of an end (`ip -s link show`).
+        pub fn link_stats(end: &End) -> io::Result<String> {
+            ip(&["-n", &end.ns, "-s", "link", "show", "dev", &end.iface])
+        }
+    }
+
+    impl Drop for VethPair {
+        fn drop(&mut self) {
+            if let Some(l) = self.root_link.take() {
+                let _ = ip(&["link", "del", &l]);
+            }
+            // Deleting a namespace destroys its veth end, the peer with it, and
+            // any XDP program attached there.
+            for ns in self.created_ns.drain(..) {
+                if let Err(e) = ip(&["netns", "del", &ns]) {
+                    eprintln!("cleanup: {e}");
+                }
+            }
+        }
+    }
+
+    /// An `AF_PACKET` raw socket bound to one interface of the calling
+    /// thread's namespace, for writing whole Ethernet frames. It receives
+    /// nothing (protocol 0).
+    #[derive(Debug)]
+    pub struct PacketSocket {
+        fd: OwnedFd,
+        ifindex: i32,
+    }
+
+    impl PacketSocket {
+        /// Opens and binds the socket (call from a thread inside the namespace).
+        pub fn bind(iface: &str) -> io::Result<PacketSocket> {
+            let c = CString::new(iface).map_err(io::Error::other)?;
+            // SAFETY: a NUL-terminated name.
+            let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+            if ifindex == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: plain socket call; the fd is owned below.
+            let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+            if raw < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: a fresh fd we own.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            // SAFETY: sockaddr_ll is plain data; zero is a valid start.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = ifindex;
+            // SAFETY: a valid sockaddr_ll of the size given.
+            let r = unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                )
+            };
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(PacketSocket { fd, ifindex })
+        }
+
+        /// The interface index bound to.
+        pub fn ifindex(&self) -> i32 {
+            self.ifindex
+        }
+
+        /// Writes one frame (destination MAC first) as it is.
+        pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+            // SAFETY: sockaddr_ll is plain data.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = self.ifindex;
+            sll.sll_halen = 6;
+            let n = frame.len().min(6);
+            sll.sll_addr[..n].copy_from_slice(&frame[..n]);
+            // SAFETY: `frame` is valid for its length; `sll` for its size.
+            let r = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    frame.as_ptr().cast(),
+                    frame.len(),
+                    0,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                Err(io::Error::last_os_error())
+            } else if r as usize != frame.len() {
+                Err(io::Error::other(format!("short write: {r} of {}", frame.len())))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}

@@ -44,4 +44,135 @@
 #define OSPREY_DNS_PORT             53
 #define OSPREY_DNS_MAX_NAME_LEN     255 /* wire-format name bound (RFC 1035) */
 
+/* ---- kernel program limits and defaults ---- */
+#define OSPREY_DNS_MAX_PORTS        4     /* UDP ports decoded as DNS in the kernel (0 = unused slot) */
+#define OSPREY_DNS_MAX_COPY         512   /* DNS message bytes copied into a ring record (from offset 0) */
+#define OSPREY_DNS_RING_BYTES       4194304 /* default DNS ring buffer size */
+#define OSPREY_FLOW_END_RING_BYTES  1048576 /* default ring of flows ended by the kernel */
+#define OSPREY_RING_WAKEUP_BYTES    65536 /* force a consumer wake-up once this much is pending */
+#define OSPREY_FLOW_MAP_ENTRIES     1048576 /* default flow map capacity */
+#define OSPREY_MAX_HDR_OFFSET       16383 /* headers ending beyond this are "truncated" (linear XDP data is smaller) */
+
+/* ---- per-CPU counter indexes (struct osprey_counters.c[]) ----
+ * 0..11 are the skip reasons, in the order of userspace's packet::SkipReason. */
+#define OSPREY_SKIP_TRUNCATED_LINK        0
+#define OSPREY_SKIP_TRUNCATED_VLAN        1
+#define OSPREY_SKIP_TRUNCATED_MPLS        2
+#define OSPREY_SKIP_TRUNCATED_IP          3
+#define OSPREY_SKIP_TRUNCATED_TRANSPORT   4
+#define OSPREY_SKIP_NOT_IP                5
+#define OSPREY_SKIP_BAD_IP_VERSION        6
+#define OSPREY_SKIP_BAD_IP_HEADER         7
+#define OSPREY_SKIP_BAD_TRANSPORT_HEADER  8
+#define OSPREY_SKIP_UNSUPPORTED_LINK_TYPE 9  /* never counted by XDP (always Ethernet) */
+#define OSPREY_SKIP_TOO_MANY_HEADERS      10
+#define OSPREY_SKIP_FRAGMENT              11
+#define OSPREY_SKIP_COUNT                 12
+#define OSPREY_CNT_FLOW_TABLE_FULL        12 /* packet would have created a flow in a full map */
+#define OSPREY_CNT_PACKETS                13 /* every packet the program saw */
+#define OSPREY_CNT_FLOW_PACKETS           14 /* packets accounted to a flow */
+#define OSPREY_CNT_FLOWS_CREATED          15 /* flow map entries (or per-CPU slots) started */
+#define OSPREY_CNT_FLOW_RESTARTS          16 /* flows ended by the kernel (records sent to the flow-end ring) */
+#define OSPREY_CNT_FLOW_END_RING_FULL     17 /* a restart found the flow-end ring full: the flow went on (merged), not lost */
+#define OSPREY_CNT_DNS_MESSAGES           18 /* DNS records submitted */
+#define OSPREY_CNT_DNS_RING_FULL          19 /* DNS messages dropped: ring full */
+#define OSPREY_CNT_DNS_SHORT              20 /* DNS-port payloads shorter than the 12-byte header (no record) */
+#define OSPREY_CNT_RING_WAKEUPS           21 /* forced consumer wake-ups (both rings) */
+#define OSPREY_CNT_MAX                    24
+
+/* ---- struct osprey_dns_event.status bits (kernel's view of the question) ---- */
+#define OSPREY_DNS_Q_OK            0x01 /* question name and qtype/qclass read */
+#define OSPREY_DNS_Q_POINTER       0x02 /* compression pointer in the question name (not followed) */
+#define OSPREY_DNS_Q_TOO_LONG      0x04 /* question name longer than 255 wire bytes */
+#define OSPREY_DNS_Q_BAD_LABEL     0x08 /* label type 0x40/0x80 */
+#define OSPREY_DNS_Q_TRUNCATED     0x10 /* name or qtype/qclass beyond the message (or the copy) */
+#define OSPREY_DNS_COPY_TRUNCATED  0x20 /* message longer than OSPREY_DNS_MAX_COPY: msg[] holds its start */
+
+#ifndef OSPREY_NO_STRUCTS
+#include <linux/types.h>
+
+/* Canonical, direction-free flow key: endpoint a is the smaller (address, port). 40 bytes. */
+struct osprey_flow_key {
+	__u8  a[16];      /* IPv4 as IPv4-mapped IPv6 */
+	__u8  b[16];
+	__u16 a_port;     /* host byte order; 0 for protocols without ports */
+	__u16 b_port;
+	__u16 vlan;       /* outermost VLAN id, 0 untagged */
+	__u8  proto;
+	__u8  pad;
+};
+
+/* One CPU's slot of a flow (the flow map is a per-CPU hash). 72 bytes.
+ * Index 0 of packets/bytes/flags = initiator -> responder, 1 = reverse. */
+struct osprey_flow_val {
+	__u64 first_ns;       /* kernel clock (see osprey_config.coarse_clock); 0 = empty slot */
+	__u64 last_ns;
+	__u64 close_ns;       /* when closing began (RST, or FIN both ways); 0 = open */
+	__u64 packets[2];
+	__u64 bytes[2];       /* IP-layer bytes */
+	__u32 generation;            /* bumped each time the kernel ends this slot and starts it again */
+	__u16 icmp_type_code; /* type << 8 | code of the first ICMP packet */
+	__u8  flags[2];       /* OR of TCP flags per direction */
+	__u8  a_initiated;    /* 1 if endpoint a of the key is the initiator */
+	__u8  fin_seen;       /* bit 0: initiator sent FIN, bit 1: responder did */
+	__u8  close_reason;   /* OSPREY_END_FIN / OSPREY_END_RST while closing */
+	__u8  pad[5];
+};
+
+/* A flow slot the kernel ended (port reuse after close, late packet after a
+ * timeout), sent on the flow-end ring. 120 bytes. */
+struct osprey_flow_end {
+	struct osprey_flow_key key;
+	struct osprey_flow_val val;
+	__u32 cpu;
+	__u8  reason;         /* OSPREY_END_* */
+	__u8  pad[3];
+};
+
+/* One DNS-over-UDP message, on the DNS ring. Header fields are host order. */
+struct osprey_dns_event {
+	__u64 ts_ns;          /* kernel clock */
+	__u8  src[16];        /* packet source, IPv4-mapped for IPv4 */
+	__u8  dst[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u16 vlan;
+	__u8  is_v4;
+	__u8  status;         /* OSPREY_DNS_* bits */
+	__u32 frame_len;      /* bytes the program saw (data_end - data) */
+	__u16 msg_len;        /* DNS message length (UDP payload) */
+	__u16 copy_len;       /* bytes valid in msg[] */
+	__u16 id;
+	__u16 flags;
+	__u16 qdcount;
+	__u16 ancount;
+	__u16 nscount;
+	__u16 arcount;
+	__u16 qname_len;      /* wire length of the question name incl. the root label (in msg[12..]) */
+	__u16 qtype;
+	__u16 qclass;
+	__u16 answer_off;     /* offset of the answer section in msg[] (0 if the question did not parse) */
+	__u8  rcode;
+	__u8  pad[3];
+	__u8  msg[OSPREY_DNS_MAX_COPY]; /* the message from its first byte: answers' compression pointers stay valid */
+};
+
+/* Per-CPU counters: one array element. */
+struct osprey_counters {
+	__u64 c[OSPREY_CNT_MAX];
+};
+
+/* Load-time configuration (.rodata, set by the loader before verification). */
+struct osprey_config {
+	__u64 idle_ns;        /* OSPREY_FLOW_IDLE_TIMEOUT_SECS in ns */
+	__u64 active_ns;
+	__u64 linger_ns;
+	__u32 coarse_clock;   /* 1: bpf_ktime_get_coarse_ns, 0: bpf_ktime_get_ns */
+	__u32 dns_enabled;
+	__u32 wakeup_bytes;   /* ring data pending before a forced wake-up */
+	__u16 dns_ports[OSPREY_DNS_MAX_PORTS];
+	__u32 pad;
+};
+#endif /* OSPREY_NO_STRUCTS */
+
 #endif /* OSPREY_KERN_USER_H */
