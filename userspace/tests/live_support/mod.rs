@@ -1,0 +1,167 @@
+//! Helpers shared by the `live_*` tests: generated traffic in the test ranges
+//! (198.18.0.0/15, 2001:2::/48), offline ingest of the same packets, and
+//! order-free comparison of records.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::fmt::Debug;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use osprey_capture::craft::{self, DnsBuilder, DnsHeader, PacketBuilder, PcapWriter, RData, Tcp, Udp, tcp_flags};
+use osprey_capture::ingest::{IngestConfig, Ingestor};
+use osprey_segment::partition::{DataReader, TimeRange, read_all};
+use osprey_segment::{DnsRecord, FlowRecord, Kind};
+
+/// The receiving side's MAC; frames are sent to `OTHER_MAC` so the receiving
+/// kernel drops them silently (PACKET_OTHERHOST) after the tap saw them.
+pub const SRC_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x01];
+/// Destination MAC of generated frames.
+pub const OTHER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x99];
+
+/// Client address `i` in 198.18.0.0/16.
+pub fn v4_client(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(198, 18, (i >> 8) as u8, (i & 0xff) as u8))
+}
+/// Server address `i` in 198.19.0.0/16.
+pub fn v4_server(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(198, 19, (i >> 8) as u8, (i & 0xff) as u8))
+}
+/// Address `i` in 2001:2::/48.
+pub fn v6(host: u16, i: u16) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, host, 0, 0, 0, i))
+}
+
+/// One UDP frame.
+pub fn udp(src: IpAddr, sp: u16, dst: IpAddr, dp: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::new(&mut f).ethernet(OTHER_MAC, SRC_MAC).ip(src, dst).udp(Udp::new(sp, dp)).payload(payload).finish();
+    f
+}
+
+/// One TCP frame.
+pub fn tcp(src: IpAddr, sp: u16, dst: IpAddr, dp: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::new(&mut f)
+        .ethernet(OTHER_MAC, SRC_MAC)
+        .ip(src, dst)
+        .tcp(Tcp { seq, ..Tcp::new(sp, dp, flags) })
+        .payload(payload)
+        .finish();
+    f
+}
+
+/// A DNS query (or response) message.
+pub fn dns_msg(id: u16, name: &str, response: bool) -> Vec<u8> {
+    let mut m = Vec::new();
+    let hdr = if response { DnsHeader::response(id, 0) } else { DnsHeader::query(id) };
+    let mut b = DnsBuilder::new(&mut m, hdr).question(name, 1, 1);
+    if response {
+        b = b.answer(name, 300, RData::A(Ipv4Addr::new(198, 18, 200, (id & 0xff) as u8)));
+    }
+    b.finish();
+    m
+}
+
+/// A mixed workload: `flows` UDP and TCP conversations (v4 and v6, a few
+/// packets each, some with a VLAN tag) and `dns` query/response pairs.
+/// Timestamps start at `t0` and advance 10 µs per packet.
+pub fn workload(flows: u32, dns: u32, t0: i64) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut ts = t0;
+    let mut push = |f: Vec<u8>, out: &mut Vec<(i64, Vec<u8>)>| {
+        out.push((ts, f));
+        ts += 10_000;
+    };
+    for i in 0..flows {
+        let (c, s) = if i % 3 == 2 { (v6(1, i as u16), v6(2, (i % 7) as u16)) } else { (v4_client(i), v4_server(i % 11)) };
+        let sp = 20_000 + (i % 40_000) as u16;
+        if i % 2 == 0 {
+            for k in 0..3 {
+                push(udp(c, sp, s, 9_000, &[k as u8; 40]), &mut out);
+            }
+            push(udp(s, 9_000, c, sp, &[9; 100]), &mut out);
+        } else {
+            push(tcp(c, sp, s, 443, tcp_flags::SYN, 1, b""), &mut out);
+            push(tcp(s, 443, c, sp, tcp_flags::SYN | tcp_flags::ACK, 7, b""), &mut out);
+            push(tcp(c, sp, s, 443, tcp_flags::ACK | tcp_flags::PSH, 2, &[1; 200]), &mut out);
+        }
+    }
+    for i in 0..dns {
+        let (c, s) = (v4_client(1000 + i % 500), v4_server(53));
+        let id = i as u16;
+        let name = format!("host{}.osprey.test", i % 97);
+        let sp = 30_000 + (i % 20_000) as u16;
+        push(udp(c, sp, s, 53, &dns_msg(id, &name, false)), &mut out);
+        push(udp(s, 53, c, sp, &dns_msg(id, &name, true)), &mut out);
+    }
+    out
+}
+
+/// A pcap (in memory) of the frames.
+pub fn pcap(frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    let mut w = PcapWriter::new(Vec::new(), craft::linktype::ETHERNET).expect("header");
+    for (ts, f) in frames {
+        w.write_packet(*ts, f).expect("write");
+    }
+    w.into_inner().expect("flush")
+}
+
+/// Offline ingest of a capture: its flow and DNS records.
+pub fn offline(capture: &[u8], cfg: IngestConfig) -> (Vec<FlowRecord>, Vec<DnsRecord>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ing = Ingestor::new(dir.path(), cfg).expect("ingestor");
+    ing.ingest_bytes(Path::new("capture"), capture, &mut |_, _| {}).expect("ingest");
+    ing.finish().expect("finish");
+    stored(dir.path())
+}
+
+/// Every record stored under `data`, asserting no segment is damaged.
+pub fn stored(data: &Path) -> (Vec<FlowRecord>, Vec<DnsRecord>) {
+    for kind in [Kind::Flow, Kind::Dns] {
+        let mut r = DataReader::open(data, kind, TimeRange::default()).expect("open");
+        for _ in r.by_ref() {}
+        assert!(r.skipped().is_empty(), "damaged {kind} segments: {:?}", r.skipped());
+    }
+    let (f, s1) = read_all::<FlowRecord>(data, TimeRange::default()).expect("flows");
+    let (d, s2) = read_all::<DnsRecord>(data, TimeRange::default()).expect("dns");
+    assert!(s1.is_empty() && s2.is_empty());
+    (f, d)
+}
+
+/// Records as sorted debug strings, for order-free comparison.
+pub fn sorted<T: Debug>(v: &[T]) -> Vec<String> {
+    let mut s: Vec<String> = v.iter().map(|r| format!("{r:?}")).collect();
+    s.sort();
+    s
+}
+
+/// A flow without its timestamps (live capture stamps packets itself).
+pub fn flow_key(f: &FlowRecord) -> String {
+    format!(
+        "{} {}:{} > {}:{} vlan {} pk {}/{} by {}/{} fl {}/{} {:?}",
+        f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.vlan, f.packets, f.rev_packets, f.bytes, f.rev_bytes,
+        f.tcp_flags, f.rev_tcp_flags, f.end_reason
+    )
+}
+
+/// A DNS record without its timestamp and latency.
+pub fn dns_key(d: &DnsRecord) -> String {
+    let d = DnsRecord { ts: 0, latency_ns: None, ..d.clone() };
+    format!("{d:?}")
+}
+
+/// Sorted keys.
+pub fn keys<T>(v: &[T], f: impl Fn(&T) -> String) -> Vec<String> {
+    let mut s: Vec<String> = v.iter().map(f).collect();
+    s.sort();
+    s
+}
+
+/// Whether an address is in the test ranges.
+pub fn in_test_ranges(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.octets()[0] == 198 && (a.octets()[1] & 0xfe) == 18,
+        IpAddr::V6(a) => a.segments()[0] == 0x2001 && a.segments()[1] == 2 && a.segments()[2] == 0,
+    }
+}
