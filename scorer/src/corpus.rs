@@ -212,6 +212,59 @@ impl Corpus {
     }
 }
 
+impl Corpus {
+    /// Reads `doc\tword\tcount` lines (the [`Corpus::write_tsv`] format;
+    /// a `document\tword\tcount` header line is skipped).
+    pub fn read_tsv<R: io::BufRead>(input: R) -> io::Result<Corpus> {
+        let mut b = CorpusBuilder::new();
+        for (i, line) in input.lines().enumerate() {
+            let line = line?;
+            if line.is_empty() || (i == 0 && line == "document\tword\tcount") {
+                continue;
+            }
+            let mut f = line.split('\t');
+            let (Some(d), Some(w), Some(c), None) = (f.next(), f.next(), f.next(), f.next()) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("line {}: expected document<TAB>word<TAB>count", i + 1),
+                ));
+            };
+            let c: u64 = c.parse().map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("line {}: bad count {c:?}", i + 1))
+            })?;
+            b.add(d, w, c);
+        }
+        Ok(b.build())
+    }
+
+    /// Writes the corpus as a Parquet file with columns `document` (utf8),
+    /// `word` (utf8) and `count` (uint64), zstd-compressed, in TSV order.
+    pub fn write_parquet<W: Write + Send>(&self, out: W) -> Result<(), parquet::errors::ParquetError> {
+        use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+        use arrow_schema::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("document", DataType::Utf8, false),
+            Field::new("word", DataType::Utf8, false),
+            Field::new("count", DataType::UInt64, false),
+        ]));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(out, schema.clone(), Some(props))?;
+        for chunk in self.entries.chunks(1 << 20) {
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| self.docs.name(e.doc)))),
+                Arc::new(StringArray::from_iter_values(chunk.iter().map(|e| self.words.name(e.word)))),
+                Arc::new(UInt64Array::from_iter_values(chunk.iter().map(|e| e.count))),
+            ];
+            w.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
+        }
+        w.close()?;
+        Ok(())
+    }
+}
+
 /// Size figures of a corpus.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CorpusStats {
@@ -288,6 +341,22 @@ mod tests {
             String::from_utf8(out).expect("utf8"),
             "1.2.3.4\tx_y\t3\n1.2.3.4\tz\t2\n5.6.7.8\tz\t1\n"
         );
+    }
+
+    #[test]
+    fn tsv_round_trip_and_parquet() {
+        let mut b = CorpusBuilder::new();
+        b.add("1.2.3.4", "x_y", 3);
+        b.add("5.6.7.8", "z", 1);
+        let c = b.build();
+        let mut out = Vec::new();
+        c.write_tsv(&mut out).expect("write");
+        let back = Corpus::read_tsv(&out[..]).expect("read");
+        assert_eq!(back, c);
+        assert!(Corpus::read_tsv(&b"a\tb\n"[..]).is_err());
+        let mut pq = Vec::new();
+        c.write_parquet(&mut pq).expect("parquet");
+        assert_eq!(&pq[..4], b"PAR1");
     }
 
     #[test]

@@ -12,13 +12,16 @@
 //! 5. [`score`]: score(d, w) = Σ_k θ_d\[k\]·φ_k(w), fold-in for unseen
 //!    documents, and Spot's threshold/sort/max-results ranking;
 //! 6. [`pipeline`]: records → events → corpus → model glue, and
-//!    [`heldout`]: document-completion log-likelihood on held-out documents.
+//!    [`heldout`]: document-completion log-likelihood on held-out documents;
+//! 7. [`kinds`]: a window of records of any kind → events, with the word
+//!    settings (domain popularity, user domain) that travel in the model.
 //!
 //! The core API works on in-memory records and iterators so it does not
 //! depend on how segments are read.
 
 pub mod corpus;
 pub mod heldout;
+pub mod kinds;
 pub mod lda;
 pub mod model;
 pub mod pipeline;

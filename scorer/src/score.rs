@@ -557,6 +557,89 @@ pub fn rank(scores: &[f32], cfg: &RankConfig) -> Vec<usize> {
     idx
 }
 
+/// Everything one scoring pass produced: the scores (one per event, input
+/// order) and what is needed to explain them afterwards.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// θ of the documents folded in.
+    pub folded: FoldedDocs,
+    /// The events' resolved pairs.
+    pub resolved: Resolved,
+    /// Score of each event (NaN: no pair).
+    pub scores: Vec<f32>,
+}
+
+/// Folds in, resolves and scores `events`, keeping the intermediate tables.
+pub fn score_all(model: &Model, events: &[EventWords], cfg: &FoldInConfig) -> Scored {
+    let (folded, resolved) = resolve(model, events, cfg);
+    let scores = score_resolved(model, &folded, &resolved);
+    Scored { folded, resolved, scores }
+}
+
+/// Why an event got its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// Index, within the event's pairs, of the pair that gave the score
+    /// (the lowest-scoring one).
+    pub pair: usize,
+    /// That pair's score.
+    pub score: f32,
+    /// The dominant topics of that pair's document: (topic, θ weight),
+    /// heaviest first, at most `top` of them.
+    pub topics: Vec<(u16, f32)>,
+}
+
+impl Scored {
+    /// Explains event `e` (None if it has no pair).
+    pub fn explain(&self, model: &Model, e: usize, top: usize) -> Option<Explanation> {
+        let r = &self.resolved;
+        let pairs = &r.pairs[r.event_ptr[e]..r.event_ptr[e + 1]];
+        let (pair, score) = pairs
+            .iter()
+            .map(|&p| pair_score(model, &self.folded.theta, p))
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        let k = model.topics.k;
+        let row = pairs[pair].0 as usize;
+        let n_known = model.docs.len();
+        let theta = if row < n_known {
+            model.topics.theta_row(row)
+        } else {
+            &self.folded.theta[(row - n_known) * k..(row - n_known + 1) * k]
+        };
+        let mut t: Vec<(u16, f32)> = theta.iter().enumerate().map(|(i, &w)| (i as u16, w)).collect();
+        t.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        t.truncate(top);
+        Some(Explanation { pair, score, topics: t })
+    }
+}
+
+/// Where events stand among all rankable events (score in (−1, ∞), not NaN),
+/// for evaluation: `better` = how many events score strictly lower (so the
+/// event's best possible rank is `better + 1`) and `ties` = how many others
+/// share its exact score (its worst possible rank is `better + ties + 1`).
+/// Unrankable events get `None`.
+pub fn standings(scores: &[f32]) -> Vec<Option<(u64, u64)>> {
+    let mut sorted: Vec<f32> = scores.iter().copied().filter(|s| !s.is_nan() && *s > -1.0).collect();
+    sorted.sort_by(f32::total_cmp);
+    scores
+        .iter()
+        .map(|&s| {
+            if s.is_nan() || s <= -1.0 {
+                return None;
+            }
+            let lo = sorted.partition_point(|&x| x < s) as u64;
+            let hi = sorted.partition_point(|&x| x <= s) as u64;
+            Some((lo, hi - lo - 1))
+        })
+        .collect()
+}
+
+/// Number of rankable events (see [`standings`]).
+pub fn rankable(scores: &[f32]) -> usize {
+    scores.iter().filter(|s| !s.is_nan() && **s > -1.0).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

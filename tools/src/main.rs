@@ -5,11 +5,16 @@
 //! skipped (the summary says which); 2 = the command could not run (usage,
 //! configuration, I/O error).
 
+mod capture;
 mod config;
 mod demo;
 mod export;
 mod ingest;
 mod records;
+mod score;
+mod top;
+mod train;
+mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +53,17 @@ enum Command {
     /// Write stored records in another format.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Export the LDA corpus (document, word, count) of a window as TSV or Parquet.
+    Words(words::WordsArgs),
+    /// Train a topic model on a window and save it.
+    Train(train::TrainArgs),
+    /// Score a window's events with a model and write ranked results.
+    Score(score::ScoreArgs),
+    /// Print the most suspicious events of the latest scoring run.
+    Top(top::TopArgs),
+    /// Capture an interface live into flow and DNS segments until SIGINT/SIGTERM,
+    /// serving Prometheus metrics.
+    Capture(capture::CaptureArgs),
     /// Generate a synthetic office day with injected anomalies, ingest it and report.
     Demo(demo::DemoArgs),
     /// Print the effective configuration (file + environment) as TOML.
@@ -102,6 +118,11 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Ingest(cmd) => ingest::run(&global, cmd),
         Command::Records(args) => records::run(&global, args),
         Command::Export(cmd) => export::run(&global, cmd),
+        Command::Words(args) => words::run(&global, args),
+        Command::Train(args) => train::run(&global, args),
+        Command::Score(args) => score::run(&global, args),
+        Command::Top(args) => top::run(&global, args),
+        Command::Capture(args) => capture::run(&global, args),
         Command::Demo(args) => demo::run(&global, args),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&global.config)?);

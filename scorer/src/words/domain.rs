@@ -273,6 +273,13 @@ impl DomainPopularity {
         DomainPopularity { labels }
     }
 
+    /// The popular labels, sorted (for saving them with a model).
+    pub fn labels(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Whether a domain label is popular.
     pub fn contains(&self, domain: &str) -> bool {
         self.labels.contains(domain)
