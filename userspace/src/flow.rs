@@ -10,7 +10,7 @@
 //! when the sweep happens to run.
 
 use hashbrown::HashMap;
-use osprey_ebpf::consts;
+use osprey_ebpf::{FlowKey, consts};
 use osprey_segment::schema::ip_from_bytes;
 use osprey_segment::{EndReason, FlowRecord};
 
@@ -77,33 +77,75 @@ pub struct FlowPacket {
     pub tcp_flags: u8,
 }
 
-/// The canonical (direction-free) key: endpoint `a` is the smaller of the two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey {
-    a: [u8; 16],
-    b: [u8; 16],
-    a_port: u16,
-    b_port: u16,
-    vlan: u16,
-    proto: u8,
+/// The state of one flow under its canonical key (the shared header's
+/// `osprey_flow_key`: endpoint `a` is the smaller `(address, port)`). The
+/// kernel path merges its per-CPU slots into this same state, so expiry and
+/// the conversion to a record are written once, here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowState {
+    /// First packet, ns.
+    pub ts_start: i64,
+    /// Last packet, ns.
+    pub ts_end: i64,
+    /// When the flow started closing (RST or second FIN); 0 = open.
+    pub close_ts: i64,
+    /// `Rst` or `Fin`, meaningful when `close_ts != 0`.
+    pub close_reason: EndReason,
+    /// Whether endpoint `a` of the key is the initiator.
+    pub a_initiated: bool,
+    /// ICMP type/code of the first packet (reported as `dst_port`).
+    pub icmp_type_code: u16,
+    /// Packets; index 0: initiator → responder, 1: reverse.
+    pub packets: [u64; 2],
+    /// IP-layer bytes, same indexing.
+    pub bytes: [u64; 2],
+    /// OR of TCP flags, same indexing.
+    pub flags: [u8; 2],
+    /// FIN seen, same indexing.
+    pub fin_seen: [bool; 2],
 }
 
-#[derive(Debug, Clone, Copy)]
-struct FlowState {
-    ts_start: i64,
-    ts_end: i64,
-    /// When the flow started closing (RST or second FIN); 0 = open.
-    close_ts: i64,
-    close_reason: EndReason,
-    /// Whether endpoint `a` of the key is the initiator.
-    a_initiated: bool,
-    /// ICMP type/code of the first packet (reported as `dst_port`).
-    icmp_type_code: u16,
-    /// Index 0: initiator → responder, 1: reverse.
-    packets: [u64; 2],
-    bytes: [u64; 2],
-    flags: [u8; 2],
-    fin_seen: [bool; 2],
+impl FlowState {
+    /// Why the flow ends at `now` with these timeouts (ns), if it does: the
+    /// sweep's rules in their order (`docs/flow-semantics.md`).
+    pub fn expiry(&self, now: i64, idle_ns: i64, active_ns: i64, linger_ns: i64) -> Option<EndReason> {
+        if self.close_ts != 0 && now - self.close_ts > linger_ns {
+            Some(self.close_reason)
+        } else if now - self.ts_end > idle_ns {
+            Some(EndReason::Idle)
+        } else if now - self.ts_start >= active_ns {
+            Some(EndReason::Active)
+        } else {
+            None
+        }
+    }
+
+    /// The flow record, `src` being the initiator.
+    pub fn to_record(&self, k: &FlowKey, reason: EndReason) -> FlowRecord {
+        let (src, sport, dst, dport) = if self.a_initiated {
+            (k.a, k.a_port, k.b, k.b_port)
+        } else {
+            (k.b, k.b_port, k.a, k.a_port)
+        };
+        let dport = if matches!(k.proto, ICMP | ICMPV6) { self.icmp_type_code } else { dport };
+        FlowRecord {
+            ts_start: self.ts_start,
+            ts_end: self.ts_end,
+            proto: k.proto,
+            src_ip: ip_from_bytes(&src),
+            src_port: sport,
+            dst_ip: ip_from_bytes(&dst),
+            dst_port: dport,
+            vlan: k.vlan,
+            packets: self.packets[0],
+            bytes: self.bytes[0],
+            rev_packets: self.packets[1],
+            rev_bytes: self.bytes[1],
+            tcp_flags: self.flags[0],
+            rev_tcp_flags: self.flags[1],
+            end_reason: reason,
+        }
+    }
 }
 
 /// Counters of the flow table.
@@ -192,9 +234,9 @@ impl FlowTable {
         let (sp, dp) = if has_ports(p.proto) { (p.src_port, p.dst_port) } else { (0, 0) };
         let src_is_a = (p.src, sp) <= (p.dst, dp);
         let key = if src_is_a {
-            FlowKey { a: p.src, b: p.dst, a_port: sp, b_port: dp, vlan: p.vlan, proto: p.proto }
+            FlowKey { a: p.src, b: p.dst, a_port: sp, b_port: dp, vlan: p.vlan, proto: p.proto, pad: 0 }
         } else {
-            FlowKey { a: p.dst, b: p.src, a_port: dp, b_port: sp, vlan: p.vlan, proto: p.proto }
+            FlowKey { a: p.dst, b: p.src, a_port: dp, b_port: sp, vlan: p.vlan, proto: p.proto, pad: 0 }
         };
         let flags = if p.proto == TCP { p.tcp_flags } else { 0 };
         let pure_syn = flags & (SYN | ACK) == SYN;
@@ -218,7 +260,7 @@ impl FlowTable {
                 }
                 Some(reason) => {
                     let old = *st;
-                    self.ended.push(record(&key, &old, reason));
+                    self.ended.push(old.to_record(&key, reason));
                     self.stats.flows_ended += 1;
                     // An active-timeout continuation keeps the initiator.
                     let a_initiated = if reason == EndReason::Active { Some(old.a_initiated) } else { None };
@@ -249,18 +291,9 @@ impl FlowTable {
         let ended = &mut self.ended;
         let mut n = 0u64;
         self.flows.retain(|k, st| {
-            let reason = if st.close_ts != 0 && now - st.close_ts > linger {
-                Some(st.close_reason)
-            } else if now - st.ts_end > idle {
-                Some(EndReason::Idle)
-            } else if now - st.ts_start >= active {
-                Some(EndReason::Active)
-            } else {
-                None
-            };
-            match reason {
+            match st.expiry(now, idle, active, linger) {
                 Some(r) => {
-                    ended.push(record(k, st, r));
+                    ended.push(st.to_record(k, r));
                     n += 1;
                     false
                 }
@@ -296,7 +329,7 @@ impl FlowTable {
     /// clock, so a following input may start at any time.
     pub fn flush(&mut self) {
         for (k, st) in self.flows.drain() {
-            self.ended.push(record(&k, &st, EndReason::Flush));
+            self.ended.push(st.to_record(&k, EndReason::Flush));
             self.stats.flows_ended += 1;
         }
         self.clock = i64::MIN;
@@ -340,32 +373,6 @@ fn update(st: &mut FlowState, p: &FlowPacket, src_is_a: bool, flags: u8) {
             st.close_ts = p.ts_ns;
             st.close_reason = EndReason::Fin;
         }
-    }
-}
-
-fn record(k: &FlowKey, st: &FlowState, reason: EndReason) -> FlowRecord {
-    let (src, sport, dst, dport) = if st.a_initiated {
-        (k.a, k.a_port, k.b, k.b_port)
-    } else {
-        (k.b, k.b_port, k.a, k.a_port)
-    };
-    let dport = if matches!(k.proto, ICMP | ICMPV6) { st.icmp_type_code } else { dport };
-    FlowRecord {
-        ts_start: st.ts_start,
-        ts_end: st.ts_end,
-        proto: k.proto,
-        src_ip: ip_from_bytes(&src),
-        src_port: sport,
-        dst_ip: ip_from_bytes(&dst),
-        dst_port: dport,
-        vlan: k.vlan,
-        packets: st.packets[0],
-        bytes: st.bytes[0],
-        rev_packets: st.packets[1],
-        rev_bytes: st.bytes[1],
-        tcp_flags: st.flags[0],
-        rev_tcp_flags: st.flags[1],
-        end_reason: reason,
     }
 }
 

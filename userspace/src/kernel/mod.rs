@@ -50,12 +50,12 @@ use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::programs::xdp::XdpLinkId;
 use aya::{Ebpf, EbpfLoader};
 use osprey_ebpf::{consts, Counters, DnsEvent, FlowEnd, FlowKey, FlowVal, OspreyConfig};
-use osprey_segment::schema::ip_from_bytes;
 use osprey_segment::{DnsRecord, DnsTransport, EndReason, FlowRecord};
 
 use crate::dns::{self, DnsError, DnsRecordContext};
-use crate::flow::FlowConfig;
+use crate::flow::{FlowConfig, FlowState};
 use crate::packet::SkipReason;
+use osprey_segment::schema::ip_from_bytes;
 
 pub use osprey_ebpf::{DnsEvent as KernelDnsEvent, FlowKey as KernelFlowKey};
 
@@ -755,40 +755,31 @@ fn merge(slots: &[FlowVal], forced: Option<u8>) -> Option<Merged> {
 }
 
 impl Merged {
-    /// The offline sweep's rules, in its order.
-    fn expiry(&self, now: i64, idle: i64, active: i64, linger: i64) -> Option<EndReason> {
-        if self.close_ns != 0 && now - self.close_ns > linger {
-            EndReason::from_code(self.close_reason)
-        } else if now - self.last > idle {
-            Some(EndReason::Idle)
-        } else if now - self.first >= active {
-            Some(EndReason::Active)
-        } else {
-            None
+    /// The merged slots as the offline flow table's state (times on the
+    /// kernel clock, plus `wall_offset`), so expiry and records follow the
+    /// one definition in `flow.rs`.
+    fn state(&self, wall_offset: i64) -> FlowState {
+        FlowState {
+            ts_start: self.first + wall_offset,
+            ts_end: self.last + wall_offset,
+            close_ts: if self.close_ns != 0 { self.close_ns + wall_offset } else { 0 },
+            close_reason: EndReason::from_code(self.close_reason).unwrap_or(EndReason::Fin),
+            a_initiated: self.a_initiated != 0,
+            icmp_type_code: self.icmp,
+            packets: self.packets,
+            bytes: self.bytes,
+            flags: self.flags,
+            fin_seen: [false; 2],
         }
     }
 
+    /// The offline sweep's rules, in its order (times on the kernel clock).
+    fn expiry(&self, now: i64, idle: i64, active: i64, linger: i64) -> Option<EndReason> {
+        self.state(0).expiry(now, idle, active, linger)
+    }
+
     fn record(&self, k: &FlowKey, reason: EndReason, wall_offset: i64) -> FlowRecord {
-        let (src, sport, dst, dport) =
-            if self.a_initiated != 0 { (k.a, k.a_port, k.b, k.b_port) } else { (k.b, k.b_port, k.a, k.a_port) };
-        let dport = if matches!(k.proto, 1 | 58) { self.icmp } else { dport };
-        FlowRecord {
-            ts_start: self.first + wall_offset,
-            ts_end: self.last + wall_offset,
-            proto: k.proto,
-            src_ip: ip_from_bytes(&src),
-            src_port: sport,
-            dst_ip: ip_from_bytes(&dst),
-            dst_port: dport,
-            vlan: k.vlan,
-            packets: self.packets[0],
-            bytes: self.bytes[0],
-            rev_packets: self.packets[1],
-            rev_bytes: self.bytes[1],
-            tcp_flags: self.flags[0],
-            rev_tcp_flags: self.flags[1],
-            end_reason: reason,
-        }
+        self.state(wall_offset).to_record(k, reason)
     }
 }
 
