@@ -5,6 +5,8 @@
 //! Tests that need `../shared/data` or tshark print why they skip when either
 //! is missing (a user's clone has no `../shared`; CI always has both).
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -74,6 +76,29 @@ pub fn tshark_raw(file: &Path, args: &[&str]) -> Vec<Vec<u8>> {
 /// Runs tshark with `args` on `file` and returns its stdout lines.
 pub fn tshark(file: &Path, args: &[&str]) -> Vec<String> {
     tshark_raw(file, args).iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect()
+}
+
+/// A flow's direction-free identity for comparing totals: protocol, VLAN and
+/// the two endpoints in order (ICMP "ports" are type/code, not part of it).
+pub type FlowTotalsKey = (u8, u16, (IpAddr, u16), (IpAddr, u16));
+
+pub fn flow_totals_key(proto: u8, vlan: u16, a: (IpAddr, u16), b: (IpAddr, u16)) -> FlowTotalsKey {
+    let (a, b) = if matches!(proto, 1 | 58) { ((a.0, 0), (b.0, 0)) } else { (a, b) };
+    if a <= b { (proto, vlan, a, b) } else { (proto, vlan, b, a) }
+}
+
+/// Packets and bytes (both directions) per flow key, summed over records
+/// (timeouts may split one key into several records).
+pub fn flow_totals(recs: &[FlowRecord]) -> BTreeMap<FlowTotalsKey, (u64, u64)> {
+    let mut t = BTreeMap::new();
+    for r in recs {
+        let e = t
+            .entry(flow_totals_key(r.proto, r.vlan, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port)))
+            .or_insert((0, 0));
+        e.0 += r.packets + r.rev_packets;
+        e.1 += r.bytes + r.rev_bytes;
+    }
+    t
 }
 
 /// The records of one ingested file.

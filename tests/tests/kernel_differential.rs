@@ -28,26 +28,9 @@ use osprey_capture::kernel::{KernelCapture, KernelConfig};
 use osprey_capture::packet::{self, Fragment, SkipReason};
 use osprey_capture::pcap::{CaptureReader, LinkType};
 use osprey_ebpf::consts;
-use osprey_integration_tests::{captures_under, ingest, shared_data};
-use osprey_segment::{DnsRecord, DnsTransport, FlowRecord};
+use osprey_integration_tests::{FlowTotalsKey, captures_under, flow_totals, flow_totals_key, ingest, shared_data};
+use osprey_segment::{DnsRecord, DnsTransport};
 
-type Key = (u8, u16, (IpAddr, u16), (IpAddr, u16));
-
-fn key(proto: u8, vlan: u16, a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
-    // ICMP records carry the first packet's type/code as the port: not part of the key.
-    let (a, b) = if matches!(proto, 1 | 58) { ((a.0, 0), (b.0, 0)) } else { (a, b) };
-    if a <= b { (proto, vlan, a, b) } else { (proto, vlan, b, a) }
-}
-
-fn totals(recs: &[FlowRecord]) -> BTreeMap<Key, (u64, u64)> {
-    let mut t = BTreeMap::new();
-    for r in recs {
-        let e = t.entry(key(r.proto, r.vlan, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port))).or_insert((0, 0));
-        e.0 += r.packets + r.rev_packets;
-        e.1 += r.bytes + r.rev_bytes;
-    }
-    t
-}
 
 type DnsKey = (IpAddr, u16, IpAddr, u16, u16, bool, String, u16, u16, u8, u16, String);
 
@@ -78,7 +61,7 @@ fn run_file(path: &Path) -> Option<Explained> {
     let mut k = KernelCapture::load(cfg).expect("load");
     let mut explained = Explained::default();
     // Offline contributions of packets the kernel could not be given.
-    let mut sub_flows: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+    let mut sub_flows: BTreeMap<FlowTotalsKey, (u64, u64)> = BTreeMap::new();
     let mut sub_skips = [0u64; SkipReason::COUNT];
     let mut sub_flow_packets = 0u64;
     let mut sub_dns = 0u64;
@@ -99,7 +82,7 @@ fn run_file(path: &Path) -> Option<Explained> {
                 Ok(m) if m.fragment == Fragment::NonFirst => sub_skips[SkipReason::Fragment.index()] += 1,
                 Ok(m) => {
                     sub_flow_packets += 1;
-                    let e = sub_flows.entry(key(m.proto, m.vlan, (m.src_ip(), m.src_port), (m.dst_ip(), m.dst_port))).or_insert((0, 0));
+                    let e = sub_flows.entry(flow_totals_key(m.proto, m.vlan, (m.src_ip(), m.src_port), (m.dst_ip(), m.dst_port))).or_insert((0, 0));
                     e.0 += 1;
                     e.1 += u64::from(m.ip_len);
                     if m.proto == 17 && !m.payload.is_empty() && (ports.contains(&m.src_port) || ports.contains(&m.dst_port)) {
@@ -114,7 +97,7 @@ fn run_file(path: &Path) -> Option<Explained> {
         if let (Ok(m), Ok(c)) = (&offline, packet::decode(p.link_type, p.data)) {
             if m.ip_len != c.ip_len && m.fragment != Fragment::NonFirst {
                 explained.tso_bytes += u64::from(m.ip_len - c.ip_len);
-                let e = sub_flows.entry(key(m.proto, m.vlan, (m.src_ip(), m.src_port), (m.dst_ip(), m.dst_port))).or_insert((0, 0));
+                let e = sub_flows.entry(flow_totals_key(m.proto, m.vlan, (m.src_ip(), m.src_port), (m.dst_ip(), m.dst_port))).or_insert((0, 0));
                 e.1 += u64::from(m.ip_len - c.ip_len);
             }
         }
@@ -136,14 +119,14 @@ fn run_file(path: &Path) -> Option<Explained> {
     assert_eq!(counters.flow_table_full(), 0, "{name}");
 
     // Flows: per-key totals.
-    let mut want = totals(&off.flows);
+    let mut want = flow_totals(&off.flows);
     for (k2, (p, b)) in &sub_flows {
         let e = want.get_mut(k2).expect("subtracted key exists offline");
         e.0 -= p;
         e.1 -= b;
     }
     want.retain(|_, v| *v != (0, 0));
-    let got = totals(&kflows);
+    let got = flow_totals(&kflows);
     if got != want {
         for (k2, v) in &want {
             if got.get(k2) != Some(v) {

@@ -55,7 +55,6 @@
 //!
 //! Root only (prints why it skips otherwise); CI runs it as root.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,8 +69,8 @@ use osprey_capture::packet::{self, Fragment, SkipReason};
 use osprey_capture::pcap::{CaptureReader, LinkType};
 use osprey_ebpf::consts;
 use osprey_integration_tests::netns::{self, PacketSocket, PairConfig, VethPair};
-use osprey_integration_tests::{captures_under, ingest, shared_data};
-use osprey_segment::{DnsRecord, DnsTransport, FlowRecord};
+use osprey_integration_tests::{captures_under, flow_totals, ingest, shared_data};
+use osprey_segment::{DnsRecord, DnsTransport};
 
 const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 const MTU: u32 = 3000;
@@ -90,23 +89,6 @@ fn in_test_ranges(ip: IpAddr) -> bool {
 
 // ---- comparison ----
 
-type Key = (u8, u16, (IpAddr, u16), (IpAddr, u16));
-
-fn key(proto: u8, vlan: u16, a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
-    // ICMP records carry the first packet's type/code as the port: not part of the key.
-    let (a, b) = if matches!(proto, 1 | 58) { ((a.0, 0), (b.0, 0)) } else { (a, b) };
-    if a <= b { (proto, vlan, a, b) } else { (proto, vlan, b, a) }
-}
-
-fn totals(recs: &[FlowRecord]) -> BTreeMap<Key, (u64, u64)> {
-    let mut t = BTreeMap::new();
-    for r in recs {
-        let e = t.entry(key(r.proto, r.vlan, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port))).or_insert((0, 0));
-        e.0 += r.packets + r.rev_packets;
-        e.1 += r.bytes + r.rev_bytes;
-    }
-    t
-}
 
 /// A DNS record as compared: timestamp and latency cleared; answers cleared
 /// when the message was longer than the kernel's copy.
@@ -154,7 +136,7 @@ fn compare(name: &str, k: &mut KernelCapture, base: &KernelCounters, sent: u64, 
     assert_eq!(counters.flow_table_full(), 0, "{name}");
     assert_eq!(counters.get(consts::CNT_DNS_RING_FULL), 0, "{name}");
 
-    let (got, want) = (totals(&kflows), totals(&off.flows));
+    let (got, want) = (flow_totals(&kflows), flow_totals(&off.flows));
     if got != want {
         for (k2, v) in &want {
             if got.get(k2) != Some(v) {
@@ -535,10 +517,23 @@ fn xdp_on_a_veth_in_a_namespace_matches_offline_ingest() {
     assert_eq!(shown, mode, "ip -d link disagrees with the mode attach reported");
     let sock = VethPair::in_ns(&b.ns, || PacketSocket::bind(&b.iface)).expect("enter namespace B").expect("AF_PACKET socket");
 
-    // Anything the namespaces' own stacks put on the link would show up here.
-    std::thread::sleep(Duration::from_millis(300));
-    let idle = k.counters().expect("counters");
-    assert_eq!(idle.packets(), 0, "background traffic on the link before sending: {:?}", k.snapshot());
+    // The namespaces' own stacks announce themselves once (MLD reports for
+    // their IPv6 addresses, a second or so after the link comes up). Wait
+    // until the link has been quiet for 1.5 s, then drop what was seen, so
+    // the comparisons below count only the test's own frames.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = k.counters().expect("counters").packets();
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = k.counters().expect("counters").packets();
+        if now == seen {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the link never went quiet: {:?}", k.snapshot());
+        seen = now;
+    }
+    let background = k.flush().expect("flush background flows");
+    println!("background before sending: {seen} packets, flows {background:?}");
 
     // ---- 1. generated traffic ----
     let frames = generated_traffic();

@@ -200,17 +200,7 @@ impl PacketDecoder {
             self.stats.skipped[reason.index()] += 1;
             return Ok(());
         }
-        let accounted = self.flows.observe(&FlowPacket {
-            ts_ns: raw.ts_ns,
-            vlan: meta.vlan,
-            src: meta.src,
-            dst: meta.dst,
-            proto: meta.proto,
-            src_port: meta.src_port,
-            dst_port: meta.dst_port,
-            ip_len: meta.ip_len,
-            tcp_flags: meta.tcp_flags,
-        });
+        let accounted = self.flows.observe(&FlowPacket::from_meta(raw.ts_ns, &meta));
         if accounted {
             self.stats.flow_packets += 1;
         } else {

@@ -77,6 +77,23 @@ pub struct FlowPacket {
     pub tcp_flags: u8,
 }
 
+impl FlowPacket {
+    /// The flow-relevant part of a decoded packet captured at `ts_ns`.
+    pub fn from_meta(ts_ns: i64, m: &crate::packet::PacketMeta<'_>) -> Self {
+        FlowPacket {
+            ts_ns,
+            vlan: m.vlan,
+            src: m.src,
+            dst: m.dst,
+            proto: m.proto,
+            src_port: m.src_port,
+            dst_port: m.dst_port,
+            ip_len: m.ip_len,
+            tcp_flags: m.tcp_flags,
+        }
+    }
+}
+
 /// The state of one flow under its canonical key (the shared header's
 /// `osprey_flow_key`: endpoint `a` is the smaller `(address, port)`). The
 /// kernel path merges its per-CPU slots into this same state, so expiry and

@@ -118,17 +118,7 @@ fn offline(frames: &[Vec<u8>]) -> Vec<FlowRecord> {
     let mut t = FlowTable::new(FlowConfig::default());
     for (i, f) in frames.iter().enumerate() {
         if let (_, Some(m)) = expected_counter(f) {
-            t.observe(&FlowPacket {
-                ts_ns: 1_000_000 * i as i64,
-                vlan: m.vlan,
-                src: m.src,
-                dst: m.dst,
-                proto: m.proto,
-                src_port: m.src_port,
-                dst_port: m.dst_port,
-                ip_len: m.ip_len,
-                tcp_flags: m.tcp_flags,
-            });
+            t.observe(&FlowPacket::from_meta(1_000_000 * i as i64, &m));
         }
     }
     t.flush();
