@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use osprey_capture::craft::{
-    DnsBuilder, DnsHeader, Ipv4, Ipv6, PacketBuilder, PcapWriter, RData, Tcp, Udp, dns_class, dns_rcode, dns_type,
-    linktype, tcp_flags,
+    DnsBuilder, DnsHeader, Ipv4, Ipv6, PacketBuilder, PcapWriter, RData, Tcp, Udp, dns_class,
+    dns_rcode, dns_type, linktype, tcp_flags,
 };
 use osprey_capture::flow::{FlowConfig, FlowPacket, FlowTable};
 use osprey_capture::packet;
@@ -37,7 +37,12 @@ pub struct SynthConfig {
 
 impl Default for SynthConfig {
     fn default() -> Self {
-        SynthConfig { packets: 400_000, concurrent: 2_000, seed: 0x05b7_e1, start_ns: 1_795_478_400_000_000_000 }
+        SynthConfig {
+            packets: 400_000,
+            concurrent: 2_000,
+            seed: 0x0005_b7e1,
+            start_ns: 1_795_478_400_000_000_000,
+        }
     }
 }
 
@@ -104,11 +109,22 @@ const DOMAINS: &[&str] = &[
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     /// TCP connection: handshake, `data` segments alternating, FIN both ways.
-    Tcp { data: u32, sport: u16, dport: u16, seq_c: u32, seq_s: u32 },
+    Tcp {
+        data: u32,
+        sport: u16,
+        dport: u16,
+        seq_c: u32,
+        seq_s: u32,
+    },
     /// UDP exchange of `n` datagrams.
     Udp { n: u32, sport: u16, dport: u16 },
     /// DNS query + response over UDP.
-    Dns { id: u16, sport: u16, domain: usize, aaaa: bool },
+    Dns {
+        id: u16,
+        sport: u16,
+        domain: usize,
+        aaaa: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -148,7 +164,17 @@ fn new_session(rng: &mut Rng) -> Session {
     let s = rng.range(0, 300) as u32;
     let (client, server): (IpAddr, IpAddr) = if v6 {
         (
-            Ipv6Addr::new(0x2001, 0xdb8, 0x10, (c >> 8) as u16, 0, 0, 0, (c & 0xff) as u16 + 1).into(),
+            Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0x10,
+                (c >> 8) as u16,
+                0,
+                0,
+                0,
+                (c & 0xff) as u16 + 1,
+            )
+            .into(),
             Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, s as u16 + 1).into(),
         )
     } else {
@@ -166,19 +192,35 @@ fn new_session(rng: &mut Rng) -> Session {
             seq_c: rng.next_u64() as u32,
             seq_s: rng.next_u64() as u32,
         },
-        55..=69 => Kind::Udp { n: rng.range(1, 12) as u32, sport, dport: [443, 123, 514, 3478][rng.range(0, 4) as usize] },
-        _ => Kind::Dns { id: rng.next_u64() as u16, sport, domain: rng.range(0, DOMAINS.len() as u64) as usize, aaaa: v6 },
+        55..=69 => Kind::Udp {
+            n: rng.range(1, 12) as u32,
+            sport,
+            dport: [443, 123, 514, 3478][rng.range(0, 4) as usize],
+        },
+        _ => Kind::Dns {
+            id: rng.next_u64() as u16,
+            sport,
+            domain: rng.range(0, DOMAINS.len() as u64) as usize,
+            aaaa: v6,
+        },
     };
     // DNS goes to one of four resolvers.
     let server = if matches!(kind, Kind::Dns { .. }) {
         match server {
             IpAddr::V4(_) => Ipv4Addr::new(10, 0, 0, 53 + (s % 4) as u8).into(),
-            IpAddr::V6(_) => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53 + (s % 4) as u16).into(),
+            IpAddr::V6(_) => {
+                Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53 + (s % 4) as u16).into()
+            }
         }
     } else {
         server
     };
-    Session { client, server, kind, step: 0 }
+    Session {
+        client,
+        server,
+        kind,
+        step: 0,
+    }
 }
 
 /// Builds the next frame of `s` into `buf`; returns whether it is a DNS message.
@@ -187,7 +229,13 @@ fn next_frame(s: &mut Session, rng: &mut Rng, payload: &[u8], buf: &mut Vec<u8>)
     s.step += 1;
     let len = s.len();
     match s.kind {
-        Kind::Tcp { data, sport, dport, seq_c, seq_s } => {
+        Kind::Tcp {
+            data,
+            sport,
+            dport,
+            seq_c,
+            seq_s,
+        } => {
             use tcp_flags::{ACK, FIN, PSH, SYN};
             // Direction, flags and payload size of this step.
             let (from_client, flags, size) = if step == 0 {
@@ -199,7 +247,11 @@ fn next_frame(s: &mut Session, rng: &mut Rng, payload: &[u8], buf: &mut Vec<u8>)
             } else if step < 3 + data {
                 let k = step - 3;
                 // Requests are small, responses fill segments.
-                if k % 3 == 0 { (true, PSH | ACK, rng.range(60, 600) as usize) } else { (false, ACK, rng.range(400, 1448) as usize) }
+                if k.is_multiple_of(3) {
+                    (true, PSH | ACK, rng.range(60, 600) as usize)
+                } else {
+                    (false, ACK, rng.range(400, 1448) as usize)
+                }
             } else if step == len - 3 {
                 (true, FIN | ACK, 0)
             } else if step == len - 2 {
@@ -207,9 +259,16 @@ fn next_frame(s: &mut Session, rng: &mut Rng, payload: &[u8], buf: &mut Vec<u8>)
             } else {
                 (true, ACK, 0)
             };
-            let (src, dst, sp, dp, seq) =
-                if from_client { (s.client, s.server, sport, dport, seq_c) } else { (s.server, s.client, dport, sport, seq_s) };
-            let tcp = Tcp { seq: seq.wrapping_add(step * 1000), ack: 1, ..Tcp::new(sp, dp, flags) };
+            let (src, dst, sp, dp, seq) = if from_client {
+                (s.client, s.server, sport, dport, seq_c)
+            } else {
+                (s.server, s.client, dport, sport, seq_s)
+            };
+            let tcp = Tcp {
+                seq: seq.wrapping_add(step * 1000),
+                ack: 1,
+                ..Tcp::new(sp, dp, flags)
+            };
             let b = PacketBuilder::new(buf).ethernet(mac_of(dst), mac_of(src));
             let b = match (src, dst) {
                 (IpAddr::V4(a), IpAddr::V4(z)) => b.ipv4(Ipv4::new(a, z)),
@@ -220,9 +279,12 @@ fn next_frame(s: &mut Session, rng: &mut Rng, payload: &[u8], buf: &mut Vec<u8>)
             false
         }
         Kind::Udp { sport, dport, .. } => {
-            let from_client = step % 2 == 0;
-            let (src, dst, sp, dp) =
-                if from_client { (s.client, s.server, sport, dport) } else { (s.server, s.client, dport, sport) };
+            let from_client = step.is_multiple_of(2);
+            let (src, dst, sp, dp) = if from_client {
+                (s.client, s.server, sport, dport)
+            } else {
+                (s.server, s.client, dport, sport)
+            };
             let size = rng.range(48, 1200) as usize;
             let b = PacketBuilder::new(buf).ethernet(mac_of(dst), mac_of(src));
             let b = match (src, dst) {
@@ -230,12 +292,23 @@ fn next_frame(s: &mut Session, rng: &mut Rng, payload: &[u8], buf: &mut Vec<u8>)
                 (IpAddr::V6(a), IpAddr::V6(z)) => b.ipv6(Ipv6::new(a, z)),
                 _ => unreachable!("sessions are single-family"),
             };
-            b.udp(Udp::new(sp, dp)).payload(&payload[..size]).finish_padded(60);
+            b.udp(Udp::new(sp, dp))
+                .payload(&payload[..size])
+                .finish_padded(60);
             false
         }
-        Kind::Dns { id, sport, domain, aaaa } => {
+        Kind::Dns {
+            id,
+            sport,
+            domain,
+            aaaa,
+        } => {
             let query = step == 0;
-            let (src, dst, sp, dp) = if query { (s.client, s.server, sport, 53) } else { (s.server, s.client, 53, sport) };
+            let (src, dst, sp, dp) = if query {
+                (s.client, s.server, sport, 53)
+            } else {
+                (s.server, s.client, 53, sport)
+            };
             let b = PacketBuilder::new(buf).ethernet(mac_of(dst), mac_of(src));
             let b = match (src, dst) {
                 (IpAddr::V4(a), IpAddr::V4(z)) => b.ipv4(Ipv4::new(a, z)),
@@ -251,35 +324,51 @@ fn next_frame(s: &mut Session, rng: &mut Rng, payload: &[u8], buf: &mut Vec<u8>)
                     .opt(1232, 0, 0, false, &[])
                     .finish();
             } else if domain % 7 == 3 {
-                DnsBuilder::new(b.payload_buf(), DnsHeader::response(id, dns_rcode::NXDOMAIN))
-                    .compress(true)
-                    .question(name, qtype, dns_class::IN)
-                    .authority(
-                        name,
-                        300,
-                        RData::Soa {
-                            mname: "ns1.example.net".into(),
-                            rname: "hostmaster.example.net".into(),
-                            serial: 2026112601,
-                            refresh: 7200,
-                            retry: 900,
-                            expire: 1_209_600,
-                            minimum: 300,
-                        },
-                    )
-                    .opt(1232, 0, 0, false, &[])
-                    .finish();
+                DnsBuilder::new(
+                    b.payload_buf(),
+                    DnsHeader::response(id, dns_rcode::NXDOMAIN),
+                )
+                .compress(true)
+                .question(name, qtype, dns_class::IN)
+                .authority(
+                    name,
+                    300,
+                    RData::Soa {
+                        mname: "ns1.example.net".into(),
+                        rname: "hostmaster.example.net".into(),
+                        serial: 2026112601,
+                        refresh: 7200,
+                        retry: 900,
+                        expire: 1_209_600,
+                        minimum: 300,
+                    },
+                )
+                .opt(1232, 0, 0, false, &[])
+                .finish();
             } else {
-                let mut d = DnsBuilder::new(b.payload_buf(), DnsHeader::response(id, dns_rcode::NOERROR))
-                    .compress(true)
-                    .question(name, qtype, dns_class::IN)
-                    .answer(name, 300, RData::Cname("edge.cdn.example.net".into()));
+                let mut d =
+                    DnsBuilder::new(b.payload_buf(), DnsHeader::response(id, dns_rcode::NOERROR))
+                        .compress(true)
+                        .question(name, qtype, dns_class::IN)
+                        .answer(name, 300, RData::Cname("edge.cdn.example.net".into()));
                 let o = (domain as u8).wrapping_mul(13);
                 d = if aaaa {
-                    d.answer("edge.cdn.example.net", 60, RData::Aaaa(Ipv6Addr::new(0x2001, 0xdb8, 0xcd, 0, 0, 0, 0, u16::from(o))))
+                    d.answer(
+                        "edge.cdn.example.net",
+                        60,
+                        RData::Aaaa(Ipv6Addr::new(0x2001, 0xdb8, 0xcd, 0, 0, 0, 0, u16::from(o))),
+                    )
                 } else {
-                    d.answer("edge.cdn.example.net", 60, RData::A(Ipv4Addr::new(203, 0, 113, o)))
-                        .answer("edge.cdn.example.net", 60, RData::A(Ipv4Addr::new(203, 0, 113, o.wrapping_add(1))))
+                    d.answer(
+                        "edge.cdn.example.net",
+                        60,
+                        RData::A(Ipv4Addr::new(203, 0, 113, o)),
+                    )
+                    .answer(
+                        "edge.cdn.example.net",
+                        60,
+                        RData::A(Ipv4Addr::new(203, 0, 113, o.wrapping_add(1))),
+                    )
                 };
                 d.opt(1232, 0, 0, false, &[]).finish();
             }
@@ -300,9 +389,15 @@ pub fn synthetic_capture(cfg: SynthConfig) -> SynthCapture {
     for b in payload.iter_mut() {
         *b = rng.next_u64() as u8;
     }
-    let mut w = PcapWriter::new(Vec::with_capacity(cfg.packets * 600), linktype::ETHERNET).expect("in-memory write");
-    let mut live: Vec<Session> = (0..cfg.concurrent.max(1)).map(|_| new_session(&mut rng)).collect();
-    let mut out = SynthCapture { sessions: live.len() as u64, ..SynthCapture::default() };
+    let mut w = PcapWriter::new(Vec::with_capacity(cfg.packets * 600), linktype::ETHERNET)
+        .expect("in-memory write");
+    let mut live: Vec<Session> = (0..cfg.concurrent.max(1))
+        .map(|_| new_session(&mut rng))
+        .collect();
+    let mut out = SynthCapture {
+        sessions: live.len() as u64,
+        ..SynthCapture::default()
+    };
     let mut ts = cfg.start_ns;
     let mut buf = Vec::with_capacity(2048);
     for _ in 0..cfg.packets {
@@ -354,7 +449,9 @@ pub fn shared_captures(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, String> {
     files.sort();
     let mut out = Vec::new();
     for p in files {
-        let Ok(bytes) = std::fs::read(&p) else { continue };
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
         if CaptureReader::new(&bytes).is_ok() {
             out.push((p, bytes));
         }
@@ -375,15 +472,28 @@ pub fn count_packets(data: &[u8]) -> u64 {
 
 /// One ordinary recursive-resolver response (the DNS payload only):
 /// `www.example.com A` → CNAME to a CDN name + two A records, compressed,
-/// with an EDNS OPT record — 104 bytes.
+/// with an EDNS OPT record — 183 bytes (names compressed only against the
+/// question, as the builder does).
 pub fn typical_dns_response() -> Vec<u8> {
     let mut buf = Vec::new();
     DnsBuilder::new(&mut buf, DnsHeader::response(0x4a2f, dns_rcode::NOERROR))
         .compress(true)
         .question("www.example.com", dns_type::A, dns_class::IN)
-        .answer("www.example.com", 300, RData::Cname("www.example.com.cdn.example.net".into()))
-        .answer("www.example.com.cdn.example.net", 20, RData::A(Ipv4Addr::new(203, 0, 113, 10)))
-        .answer("www.example.com.cdn.example.net", 20, RData::A(Ipv4Addr::new(203, 0, 113, 11)))
+        .answer(
+            "www.example.com",
+            300,
+            RData::Cname("www.example.com.cdn.example.net".into()),
+        )
+        .answer(
+            "www.example.com.cdn.example.net",
+            20,
+            RData::A(Ipv4Addr::new(203, 0, 113, 10)),
+        )
+        .answer(
+            "www.example.com.cdn.example.net",
+            20,
+            RData::A(Ipv4Addr::new(203, 0, 113, 11)),
+        )
         .opt(1232, 0, 0, false, &[])
         .finish();
     buf
@@ -391,10 +501,14 @@ pub fn typical_dns_response() -> Vec<u8> {
 
 /// The flow-table input of every decodable packet of `pcap`.
 pub fn flow_packets(pcap: &[u8]) -> Vec<FlowPacket> {
-    let Ok(reader) = CaptureReader::new(pcap) else { return Vec::new() };
+    let Ok(reader) = CaptureReader::new(pcap) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for raw in reader.map_while(Result::ok) {
-        let Ok(meta) = packet::decode_frame(raw.link_type, raw.data, raw.orig_len) else { continue };
+        let Ok(meta) = packet::decode_frame(raw.link_type, raw.data, raw.orig_len) else {
+            continue;
+        };
         if meta.flow_skip().is_some() {
             continue;
         }
@@ -432,12 +546,18 @@ mod tests {
 
     #[test]
     fn synthetic_capture_is_what_it_says() {
-        let cap = synthetic_capture(SynthConfig { packets: 20_000, concurrent: 200, ..SynthConfig::default() });
+        let cap = synthetic_capture(SynthConfig {
+            packets: 20_000,
+            concurrent: 200,
+            ..SynthConfig::default()
+        });
         assert_eq!(cap.packets, 20_000);
         assert_eq!(count_packets(&cap.pcap), 20_000);
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut ing = osprey_capture::ingest::Ingestor::new(dir.path(), Default::default()).expect("ingestor");
-        ing.ingest_bytes(Path::new("synthetic"), &cap.pcap, &mut |_, _| {}).expect("ingest");
+        let mut ing = osprey_capture::ingest::Ingestor::new(dir.path(), Default::default())
+            .expect("ingestor");
+        ing.ingest_bytes(Path::new("synthetic"), &cap.pcap, &mut |_, _| {})
+            .expect("ingest");
         let stats = ing.finish().expect("finish");
         assert_eq!(stats.packets, 20_000);
         assert_eq!(stats.skipped_total(), 0, "{stats:?}");
@@ -452,5 +572,6 @@ mod tests {
         let m = osprey_capture::dns::parse_message(&typical_dns_response()).expect("parses");
         assert!(m.is_response);
         assert_eq!(m.qname, "www.example.com");
+        assert_eq!(typical_dns_response().len(), 183);
     }
 }

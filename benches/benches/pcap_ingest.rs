@@ -22,7 +22,8 @@ use osprey_capture::ingest::{IngestConfig, IngestStats, Ingestor};
 fn ingest_all(dir: &Path, files: &[(PathBuf, &[u8])]) -> IngestStats {
     let mut ing = Ingestor::new(dir, IngestConfig::default()).expect("ingestor");
     for (name, bytes) in files {
-        ing.ingest_bytes(name, bytes, &mut |_, _| {}).expect("ingest");
+        ing.ingest_bytes(name, bytes, &mut |_, _| {})
+            .expect("ingest");
     }
     ing.finish().expect("finish")
 }
@@ -34,13 +35,14 @@ fn bench_files(c: &mut Criterion, id: &str, files: &[(PathBuf, &[u8])], measure:
     drop(tmp);
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     println!(
-        "{id}: {} file(s), {:.1} MB, {} packets, {} flows, {} DNS messages, {} skipped",
+        "{id}: {} file(s), {:.1} MB, {} packets, {} flows, {} DNS messages, {} skipped, {} segment files",
         files.len(),
         bytes as f64 / 1e6,
         stats.packets,
         stats.flows,
         stats.dns_messages,
-        stats.skipped_total()
+        stats.skipped_total(),
+        stats.segments.len()
     );
     let mut g = c.benchmark_group("pcap_ingest");
     g.throughput(Throughput::Elements(stats.packets));
@@ -68,7 +70,10 @@ fn pcap_ingest(c: &mut Criterion) {
     let dir = shared_data_dir();
     match shared_captures(&dir) {
         Ok(real) => {
-            let files: Vec<(PathBuf, &[u8])> = real.iter().map(|(p, b)| (p.clone(), b.as_slice())).collect();
+            let files: Vec<(PathBuf, &[u8])> = real
+                .iter()
+                .map(|(p, b)| (p.clone(), b.as_slice()))
+                .collect();
             bench_files(c, "shared_real", &files, Duration::from_secs(5));
         }
         Err(why) => println!("pcap_ingest/shared_real: skipped: {why}"),

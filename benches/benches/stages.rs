@@ -12,7 +12,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use osprey_benches::{SynthConfig, flow_packets, flow_records, synthetic_capture, typical_dns_response};
+use osprey_benches::{
+    SynthConfig, flow_packets, flow_records, synthetic_capture, typical_dns_response,
+};
 use osprey_capture::dns;
 use osprey_capture::flow::{FlowConfig, FlowPacket, FlowTable};
 use osprey_capture::packet;
@@ -33,7 +35,10 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u64;
             let mut bytes = 0u64;
-            for p in CaptureReader::new(black_box(pcap)).expect("pcap").map_while(Result::ok) {
+            for p in CaptureReader::new(black_box(pcap))
+                .expect("pcap")
+                .map_while(Result::ok)
+            {
                 n += 1;
                 bytes += u64::from(p.orig_len);
             }
@@ -45,7 +50,10 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let mut ok = 0u64;
             let mut ip_bytes = 0u64;
-            for p in CaptureReader::new(black_box(pcap)).expect("pcap").map_while(Result::ok) {
+            for p in CaptureReader::new(black_box(pcap))
+                .expect("pcap")
+                .map_while(Result::ok)
+            {
                 if let Ok(m) = packet::decode_frame(p.link_type, p.data, p.orig_len) {
                     ok += 1;
                     ip_bytes += u64::from(m.ip_len);
@@ -60,8 +68,13 @@ fn stages(c: &mut Criterion) {
             || FlowTable::new(FlowConfig::default()),
             |table| {
                 let mut ended = 0usize;
-                for p in CaptureReader::new(black_box(pcap)).expect("pcap").map_while(Result::ok) {
-                    let Ok(m) = packet::decode_frame(p.link_type, p.data, p.orig_len) else { continue };
+                for p in CaptureReader::new(black_box(pcap))
+                    .expect("pcap")
+                    .map_while(Result::ok)
+                {
+                    let Ok(m) = packet::decode_frame(p.link_type, p.data, p.orig_len) else {
+                        continue;
+                    };
                     if m.flow_skip().is_some() {
                         continue;
                     }
@@ -108,7 +121,9 @@ fn stages(c: &mut Criterion) {
     let msg = typical_dns_response();
     g.throughput(Throughput::Elements(1));
     g.measurement_time(Duration::from_secs(3));
-    g.bench_function("dns_parse", |b| b.iter(|| dns::parse_message(black_box(&msg)).expect("parses")));
+    g.bench_function("dns_parse", |b| {
+        b.iter(|| dns::parse_message(black_box(&msg)).expect("parses"))
+    });
 
     let mut records: Vec<FlowRecord> = flow_records(pcap);
     records.truncate(50_000);
@@ -120,7 +135,9 @@ fn stages(c: &mut Criterion) {
         b.iter_batched(
             || (tempfile::tempdir().expect("tempdir"), records.clone()),
             |(dir, recs)| {
-                let mut w = PartitionedWriter::<FlowRecord>::new(dir.path(), WriterConfig::default()).expect("writer");
+                let mut w =
+                    PartitionedWriter::<FlowRecord>::new(dir.path(), WriterConfig::default())
+                        .expect("writer");
                 for r in recs {
                     w.push(r).expect("push");
                 }
