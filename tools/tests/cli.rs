@@ -188,3 +188,24 @@ fn usage_and_configuration_errors_exit_2() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("continuous capture"));
 }
+
+#[test]
+fn demo_runs_end_to_end_at_small_scale() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("demo");
+    let out = osprey(&["demo", "--data", data.to_str().expect("utf8"), "--scale", "0.05"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for anomaly in ["dns_tunnel", "port_scan", "beaconing", "exfil_upload", "dga"] {
+        assert!(text.contains(anomaly), "the report names {anomaly}: {text}");
+    }
+    assert!(data.join("ground-truth.json").is_file());
+    assert!(data.join("ranked").is_dir(), "scoring wrote ranked segments");
+    // A second run replaces its own earlier demo, but never a foreign directory.
+    assert!(osprey(&["demo", "--data", data.to_str().expect("utf8"), "--scale", "0.05"]).status.success());
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("keep.txt"), "x").expect("write");
+    assert_eq!(osprey(&["demo", "--data", foreign.to_str().expect("utf8")]).status.code(), Some(2));
+    assert!(foreign.join("keep.txt").is_file());
+}
