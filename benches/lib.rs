@@ -179,8 +179,8 @@ fn new_session(rng: &mut Rng) -> Session {
         )
     } else {
         (
-            Ipv4Addr::new(10, 1, (c >> 8) as u8, (c & 0xff) as u8 + 1).into(),
-            Ipv4Addr::new(198, 51, (s >> 8) as u8 + 100, (s & 0xff) as u8 + 1).into(),
+            Ipv4Addr::new(10, 1, (c >> 8) as u8, (c % 254) as u8 + 1).into(),
+            Ipv4Addr::new(198, 51, (s >> 8) as u8 + 100, (s % 254) as u8 + 1).into(),
         )
     };
     let sport = rng.range(32768, 61000) as u16;
