@@ -94,12 +94,13 @@ fn run_file(path: &Path) -> Option<Explained> {
         }
         ran += 1;
         // Snaplen-cut offload frames: the offline IP length comes from orig_len.
-        if let (Ok(m), Ok(c)) = (&offline, packet::decode(p.link_type, p.data)) {
-            if m.ip_len != c.ip_len && m.fragment != Fragment::NonFirst {
-                explained.tso_bytes += u64::from(m.ip_len - c.ip_len);
-                let e = sub_flows.entry(flow_totals_key(m.proto, m.vlan, (m.src_ip(), m.src_port), (m.dst_ip(), m.dst_port))).or_insert((0, 0));
-                e.1 += u64::from(m.ip_len - c.ip_len);
-            }
+        if let (Ok(m), Ok(c)) = (&offline, packet::decode(p.link_type, p.data))
+            && m.ip_len != c.ip_len
+            && m.fragment != Fragment::NonFirst
+        {
+            explained.tso_bytes += u64::from(m.ip_len - c.ip_len);
+            let e = sub_flows.entry(flow_totals_key(m.proto, m.vlan, (m.src_ip(), m.src_port), (m.dst_ip(), m.dst_port))).or_insert((0, 0));
+            e.1 += u64::from(m.ip_len - c.ip_len);
         }
         kernel_dns.extend(k.dns_events(1024));
     }
