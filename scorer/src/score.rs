@@ -4,6 +4,11 @@
 //! φ is stored word-major, so a score is a K-length dot product of two
 //! contiguous f32 rows ([`dot`], 8 lanes).
 //!
+//! * [`Scoring::Blend`] (the default) caps each pair's score with the word's
+//!   population score P_pop(w) = Σ_t θ̄\[t\]·φ_t(w) (θ̄: mean θ row, every
+//!   host weighing the same), so a host's bulk behaviour that no other host
+//!   shares (tunnel, DGA, beacon; `spot-reference.md` §7.2) is not scored as
+//!   normal for that host. [`Scoring::Spot`] is Spot's formula, unchanged.
 //! * An event is a list of (document, word) pairs; its score is the **min**
 //!   over its pairs (Spot's flow rule; DNS and proxy events have one pair,
 //!   flows two per direction, see [`crate::words::flow`]).
@@ -382,9 +387,66 @@ pub fn resolve(model: &Model, events: &[EventWords], cfg: &FoldInConfig) -> (Fol
     (folded, r)
 }
 
-/// Scores one resolved pair.
+/// How a (document, word) pair is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scoring {
+    /// Spot's formula, unchanged: P(w | d) = Σ_k θ_d\[k\]·φ_k(w).
+    Spot,
+    /// min(P(w | d), P_pop(w)), where P_pop(w) = Σ_k θ̄\[k\]·φ_k(w) and θ̄
+    /// is the mean of the model's θ rows (every host weighs the same). A word
+    /// that is rare across hosts stays suspicious even when its own host uses
+    /// it a lot (a tunnel, DGA or beacon that dominates its host's traffic,
+    /// `spot-reference.md` §7.2), while a word that is rare for its host but
+    /// common elsewhere keeps Spot's low score.
+    #[default]
+    Blend,
+}
+
+/// P_pop(w) of every vocabulary word (see [`Scoring::Blend`]): V dot
+/// products with the mean θ row, computed once per model.
+pub fn population_scores(model: &Model) -> Vec<f32> {
+    let k = model.topics.k;
+    let n_docs = model.docs.len();
+    let mut mean = vec![0f64; k];
+    for d in 0..n_docs {
+        for (m, &t) in mean.iter_mut().zip(model.topics.theta_row(d)) {
+            *m += f64::from(t);
+        }
+    }
+    let mean: Vec<f32> = if n_docs == 0 {
+        vec![1.0 / k as f32; k]
+    } else {
+        mean.iter().map(|&m| (m / n_docs as f64) as f32).collect()
+    };
+    (0..model.vocab.len())
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|w| dot(&mean, model.topics.phi_row(w)))
+        .collect()
+}
+
+/// The per-word population table of a scoring (empty for Spot's).
+pub fn population_for(model: &Model, scoring: Scoring) -> Vec<f32> {
+    match scoring {
+        Scoring::Spot => Vec::new(),
+        Scoring::Blend => population_scores(model),
+    }
+}
+
+/// Scores one resolved pair: Spot's score, capped by the word's population
+/// score when `population` is not empty ([`Scoring::Blend`]).
 #[inline(always)]
-fn pair_score(model: &Model, extra_theta: &[f32], (row, w): (u32, u32)) -> f32 {
+fn pair_score(model: &Model, extra_theta: &[f32], population: &[f32], p: (u32, u32)) -> f32 {
+    let s = spot_pair_score(model, extra_theta, p);
+    match population.get(p.1 as usize) {
+        Some(&pop) if p.1 < WORD_ERR => s.min(pop),
+        _ => s,
+    }
+}
+
+/// Spot's score of one resolved pair.
+#[inline(always)]
+fn spot_pair_score(model: &Model, extra_theta: &[f32], (row, w): (u32, u32)) -> f32 {
     match w {
         WORD_ERR => ERROR_SCORE,
         WORD_UNSEEN => UNSEEN_WORD_SCORE,
@@ -402,18 +464,30 @@ fn pair_score(model: &Model, extra_theta: &[f32], (row, w): (u32, u32)) -> f32 {
     }
 }
 
-/// Scores resolved events (min over each event's pairs), in parallel.
+/// Scores resolved events with Spot's formula (min over each event's
+/// pairs), in parallel.
 pub fn score_resolved(model: &Model, folded: &FoldedDocs, r: &Resolved) -> Vec<f32> {
+    score_resolved_with(model, folded, r, &[])
+}
+
+/// Scores resolved events (min over each event's pairs), in parallel, with
+/// the population table of [`population_for`] (empty: Spot's formula).
+pub fn score_resolved_with(
+    model: &Model,
+    folded: &FoldedDocs,
+    r: &Resolved,
+    population: &[f32],
+) -> Vec<f32> {
     let n = r.event_ptr.len().saturating_sub(1);
     let mut out = vec![0f32; n];
     out.par_chunks_mut(4096).enumerate().for_each(|(c, chunk)| {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports the feature the function was compiled for.
-            unsafe { score_events_chunk_avx2(model, folded, r, c * 4096, chunk) };
+            unsafe { score_events_chunk_avx2(model, folded, r, population, c * 4096, chunk) };
             return;
         }
-        score_events_chunk(model, folded, r, c * 4096, chunk);
+        score_events_chunk(model, folded, r, population, c * 4096, chunk);
     });
     out
 }
@@ -423,6 +497,7 @@ fn score_events_chunk(
     model: &Model,
     folded: &FoldedDocs,
     r: &Resolved,
+    population: &[f32],
     base: usize,
     out: &mut [f32],
 ) {
@@ -441,7 +516,7 @@ fn score_events_chunk(
         }
         *o = r.pairs[lo..hi]
             .iter()
-            .map(|&p| pair_score(model, &folded.theta, p))
+            .map(|&p| pair_score(model, &folded.theta, population, p))
             .reduce(f32::min)
             .unwrap_or(f32::NAN);
     }
@@ -453,10 +528,11 @@ fn score_events_chunk_avx2(
     model: &Model,
     folded: &FoldedDocs,
     r: &Resolved,
+    population: &[f32],
     base: usize,
     out: &mut [f32],
 ) {
-    score_events_chunk(model, folded, r, base, out);
+    score_events_chunk(model, folded, r, population, base, out);
 }
 
 /// Scores single-pair events given as (θ row, word id) with no markers:
@@ -489,7 +565,7 @@ fn score_chunk(model: &Model, pairs: &[(u32, u32)], out: &mut [f32]) {
             prefetch(model.topics.theta.as_ptr().wrapping_add(d as usize * k));
             prefetch(model.topics.phi.as_ptr().wrapping_add(w as usize * k));
         }
-        *o = pair_score(model, &[], p);
+        *o = spot_pair_score(model, &[], p);
     }
 }
 
@@ -516,7 +592,7 @@ fn score_chunk_avx2(model: &Model, pairs: &[(u32, u32)], out: &mut [f32]) {
     score_chunk(model, pairs, out);
 }
 
-/// Resolves and scores events in one call.
+/// Resolves and scores events in one call, with Spot's formula.
 pub fn score_events(model: &Model, events: &[EventWords], cfg: &FoldInConfig) -> Vec<f32> {
     let (folded, r) = resolve(model, events, cfg);
     score_resolved(model, &folded, &r)
@@ -567,13 +643,28 @@ pub struct Scored {
     pub resolved: Resolved,
     /// Score of each event (NaN: no pair).
     pub scores: Vec<f32>,
+    /// The per-word population table used (empty: Spot's formula).
+    pub population: Vec<f32>,
 }
 
-/// Folds in, resolves and scores `events`, keeping the intermediate tables.
+/// Folds in, resolves and scores `events` with the default [`Scoring`],
+/// keeping the intermediate tables.
 pub fn score_all(model: &Model, events: &[EventWords], cfg: &FoldInConfig) -> Scored {
+    score_all_with(model, events, cfg, Scoring::default())
+}
+
+/// Folds in, resolves and scores `events` with `scoring`, keeping the
+/// intermediate tables.
+pub fn score_all_with(
+    model: &Model,
+    events: &[EventWords],
+    cfg: &FoldInConfig,
+    scoring: Scoring,
+) -> Scored {
     let (folded, resolved) = resolve(model, events, cfg);
-    let scores = score_resolved(model, &folded, &resolved);
-    Scored { folded, resolved, scores }
+    let population = population_for(model, scoring);
+    let scores = score_resolved_with(model, &folded, &resolved, &population);
+    Scored { folded, resolved, scores, population }
 }
 
 /// Why an event got its score.
@@ -596,7 +687,7 @@ impl Scored {
         let pairs = &r.pairs[r.event_ptr[e]..r.event_ptr[e + 1]];
         let (pair, score) = pairs
             .iter()
-            .map(|&p| pair_score(model, &self.folded.theta, p))
+            .map(|&p| pair_score(model, &self.folded.theta, &self.population, p))
             .enumerate()
             .min_by(|a, b| a.1.total_cmp(&b.1))?;
         let k = model.topics.k;
@@ -708,6 +799,43 @@ mod tests {
         assert!(s[1].abs() < 1e-6);
         assert!((s[2] - 0.75).abs() < 1e-6);
         assert!((s[3] - 0.1).abs() < 1e-6);
+    }
+
+    #[test]
+    fn blend_caps_spot_scores_with_the_population_score() {
+        let m = model();
+        // θ̄ = (0.625, 0.375): P_pop(a) = 0.375, P_pop(b) = 0.25, P_pop(c) = 0.375.
+        let pop = population_scores(&m);
+        for (got, want) in pop.iter().zip([0.375f32, 0.25, 0.375]) {
+            assert!((got - want).abs() < 1e-6, "{pop:?}");
+        }
+        let events: Vec<EventWords> = vec![
+            vec![(ip(1), "a".into())],
+            vec![(ip(1), "c".into())],
+            vec![(ip(2), "c".into())],
+            vec![(ip(2), "b".into())],
+            vec![(ip(1), "zzz".into())],
+            vec![(ip(1), WORD_ERROR.into())],
+            vec![(ip(1), "a".into()), (ip(2), "c".into())],
+            vec![],
+        ];
+        let cfg = FoldInConfig::default();
+        let spot = score_all_with(&m, &events, &cfg, Scoring::Spot);
+        assert!(spot.population.is_empty());
+        assert_eq!(spot.scores[..4], score_events(&m, &events[..4], &cfg)[..]);
+        let blend = score_all_with(&m, &events, &cfg, Scoring::Blend);
+        // Host 1 uses a all the time (0.6) but a is rarer across hosts.
+        let want = [0.375, 0.0, 0.375, 0.1, UNSEEN_WORD_SCORE, ERROR_SCORE, 0.375];
+        for (i, w) in want.iter().enumerate() {
+            assert!((blend.scores[i] - w).abs() < 1e-6, "event {i}: {} != {w}", blend.scores[i]);
+            assert!(blend.scores[i] <= spot.scores[i]);
+        }
+        assert!(blend.scores[7].is_nan());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&score_all(&m, &events, &cfg).scores), bits(&blend.scores), "blend is the default");
+        // The explanation agrees with the blended score.
+        let ex = blend.explain(&m, 6, 2).expect("explained");
+        assert_eq!(ex.score, blend.scores[6]);
     }
 
     #[test]

@@ -112,14 +112,13 @@ fn rank_by_capture(dir: &Path, kind: Kind, names: &[&str]) -> Vec<(String, Ranks
         .collect()
 }
 
-/// Measured (Gibbs, K = 20, seed default, 2 threads): dnscat2 best rank 61
-/// and synscan best rank 53 of the top-1% cut (184 / 183) pass, iodine's best
-/// is 548 of 18359 (top 3%) and fails; most tunnel and scan events rank near
-/// the bottom because they dominate their own document (Spot's P(w|d) sees a
-/// host's bulk behaviour as normal for that host). Ignored until the scorer
-/// meets the requirement; run with `--ignored` to measure.
+/// Measured (Gibbs, K = 20, seed default, 2 threads, the default blended
+/// scoring): iodine best rank 45 (2 events in the top 1% = 184), dnscat2 best
+/// 45 (18 in the top 1%), synscan best 22 of the flows' top 1% = 183 (3 in
+/// it). Spot's formula alone (`Scoring::Spot`) left iodine at best rank 548
+/// (top 3%): a tunnel dominates its own document, so P(w|d) sees it as normal
+/// for that host; the population cap (min with P_pop(w)) fixes that.
 #[test]
-#[ignore = "issue 5 requirement not met yet: iodine best rank 548 of 18359 (top 1% = 184); run with --ignored"]
 fn malicious_captures_rank_in_the_top_percent() {
     let Some(shared) = shared_data() else {
         println!("SKIP malicious_captures_rank_in_the_top_percent: ../shared/data is not present (set OSPREY_SHARED_DATA)");

@@ -1,5 +1,7 @@
 //! `osprey score`: score every event of a window with a trained model (or,
-//! with `--spot`, train on the window and score it in one go, as Spot did),
+//! with `--spot`, train on the window and score it in one go, as Spot did;
+//! `--scoring spot` keeps Spot's P(w|d), the default `blend` caps it with the
+//! population score, see `osprey_scorer::score::Scoring`),
 //! select and order them as Spot did (threshold, ascending score,
 //! max-results), and write the ranked results as a segment under
 //! `DIR/ranked/<kind>/`.
@@ -12,7 +14,7 @@ use clap::Args;
 
 use osprey_scorer::kinds::{Records, WordSettings};
 use osprey_scorer::model::Model;
-use osprey_scorer::score::{FoldInConfig, RankConfig, Scored, rank, score_all};
+use osprey_scorer::score::{FoldInConfig, RankConfig, Scored, Scoring, rank, score_all_with};
 use osprey_segment::Kind;
 use osprey_segment::partition::TimeRange;
 use osprey_segment::ranked::{RankedRows, RankedRun, TOP_TOPICS, ranked_batch, write_ranked};
@@ -43,6 +45,12 @@ pub struct ScoreArgs {
     /// Spot's behaviour: train on the scored window itself, then score it.
     #[arg(long)]
     pub spot: bool,
+    /// Event score: `spot` is Spot's P(word | host); `blend` caps it with the
+    /// word's probability across all hosts (each host weighted equally), so
+    /// a word rare across hosts stays suspicious even when its own host uses
+    /// it a lot (tunnels, DGA, beaconing).
+    #[arg(long, value_enum, default_value_t = ScoringArg::Blend)]
+    pub scoring: ScoringArg,
     /// Spot's threshold (TOL): keep events scoring at most this.
     #[arg(long, default_value_t = 1e-6)]
     pub tol: f64,
@@ -53,6 +61,24 @@ pub struct ScoreArgs {
     pub train: ModelArgs,
     #[command(flatten)]
     pub words: WordArgs,
+}
+
+/// `--scoring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScoringArg {
+    /// Spot's formula, unchanged: P(w | d).
+    Spot,
+    /// min(P(w | d), P_pop(w)).
+    Blend,
+}
+
+impl From<ScoringArg> for Scoring {
+    fn from(a: ScoringArg) -> Self {
+        match a {
+            ScoringArg::Spot => Scoring::Spot,
+            ScoringArg::Blend => Scoring::Blend,
+        }
+    }
 }
 
 /// What a scoring run produced.
@@ -68,16 +94,18 @@ pub struct ScoreRun {
     pub path: PathBuf,
 }
 
-/// Scores `records` with `model`, selects with `cfg`, and writes the ranked segment.
+/// Scores `records` with `model` and `scoring`, selects with `cfg`, and
+/// writes the ranked segment.
 pub fn score_records(
     data: &Path,
     records: Records,
     model: &Model,
+    scoring: Scoring,
     run: RankedRun,
 ) -> Result<ScoreRun> {
     let settings = WordSettings::from_model(model);
     let events = settings.events(&records);
-    let scored = score_all(model, &events, &FoldInConfig::for_model(model));
+    let scored = score_all_with(model, &events, &FoldInConfig::for_model(model), scoring);
     let selected = rank(&scored.scores, &RankConfig { threshold: run.threshold, max_results: run.max_results });
     let mut rows = RankedRows::default();
     for (r, &i) in selected.iter().enumerate() {
@@ -144,11 +172,15 @@ pub fn run(global: &Global, args: ScoreArgs) -> Result<Outcome> {
         model: desc,
         mode: mode.to_string(),
     };
-    let out = score_records(&data, records, &model, run)?;
+    let out = score_records(&data, records, &model, args.scoring.into(), run)?;
     say(format!(
-        "scored {n} {kind} events of {} in {:.2} s ({} documents folded in); {} selected (score <= {}{}) -> {}",
+        "scored {n} {kind} events of {} in {:.2} s ({} scoring, {} documents folded in); {} selected (score <= {}{}) -> {}",
         show_window(&w),
         t.elapsed().as_secs_f64(),
+        match args.scoring {
+            ScoringArg::Spot => "Spot's",
+            ScoringArg::Blend => "blended",
+        },
         out.scored.folded.len(),
         out.selected.len(),
         args.tol,

@@ -17,7 +17,7 @@ use clap::Args;
 use osprey_scorer::kinds::{Records, WordSettings};
 use osprey_scorer::lda::gibbs::GibbsConfig;
 use osprey_scorer::pipeline::Trainer;
-use osprey_scorer::score::{rankable, standings};
+use osprey_scorer::score::{Scoring, rankable, standings};
 use osprey_segment::partition::{TimeRange, read_all};
 use osprey_segment::ranked::{RankedRun, read_ranked};
 use osprey_segment::{DnsRecord, FlowRecord};
@@ -106,7 +106,7 @@ pub fn run(global: &Global, args: DemoArgs) -> Result<Outcome> {
     if !fskip.is_empty() || !dskip.is_empty() {
         bail!("demo segments unreadable: {:?} {:?}", fskip, dskip);
     }
-    say(format!("\ninjected anomalies and their footprint in the stored records:"));
+    say("\ninjected anomalies and their footprint in the stored records:".to_string());
     for a in &truth.anomalies {
         let ips: Vec<std::net::IpAddr> = a.ips.iter().filter_map(|s| s.parse().ok()).collect();
         let nflows = flows.iter().filter(|f| ips.contains(&f.src_ip) || ips.contains(&f.dst_ip)).count();
@@ -221,7 +221,7 @@ fn score_and_report(dir: &Path, records: Records, truth: &generator::GroundTruth
         model: "trained on the demo day (Spot mode)".into(),
         mode: "spot".into(),
     };
-    let out = crate::score::score_records(dir, records, &model, run)?;
+    let out = crate::score::score_records(dir, records, &model, Scoring::default(), run)?;
     if !quiet {
         println!(
             "\n{kind}: trained {} K={} on {} ({}), scored {} events; top findings:",
