@@ -101,6 +101,28 @@ pub fn flow_totals(recs: &[FlowRecord]) -> BTreeMap<FlowTotalsKey, (u64, u64)> {
     t
 }
 
+/// Panics with every differing key printed if two sets of flow totals differ.
+pub fn assert_same_flow_totals(
+    name: &str,
+    got: &BTreeMap<FlowTotalsKey, (u64, u64)>,
+    want: &BTreeMap<FlowTotalsKey, (u64, u64)>,
+) {
+    if got == want {
+        return;
+    }
+    for (k, v) in want {
+        if got.get(k) != Some(v) {
+            println!("  offline {k:?} = {v:?}, kernel {:?}", got.get(k));
+        }
+    }
+    for (k, v) in got {
+        if !want.contains_key(k) {
+            println!("  kernel only {k:?} = {v:?}");
+        }
+    }
+    panic!("{name}: per-key flow totals differ");
+}
+
 /// The records of one ingested file.
 #[derive(Debug)]
 pub struct Ingested {

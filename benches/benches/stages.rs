@@ -78,17 +78,7 @@ fn stages(c: &mut Criterion) {
                     if m.flow_skip().is_some() {
                         continue;
                     }
-                    table.observe(&FlowPacket {
-                        ts_ns: p.ts_ns,
-                        vlan: m.vlan,
-                        src: m.src,
-                        dst: m.dst,
-                        proto: m.proto,
-                        src_port: m.src_port,
-                        dst_port: m.dst_port,
-                        ip_len: m.ip_len,
-                        tcp_flags: m.tcp_flags,
-                    });
+                    table.observe(&FlowPacket::from_meta(p.ts_ns, &m));
                     if table.ended_len() > 0 {
                         ended += table.take_ended().count();
                     }

@@ -28,7 +28,7 @@ use osprey_capture::kernel::{KernelCapture, KernelConfig};
 use osprey_capture::packet::{self, Fragment, SkipReason};
 use osprey_capture::pcap::{CaptureReader, LinkType};
 use osprey_ebpf::consts;
-use osprey_integration_tests::{FlowTotalsKey, captures_under, flow_totals, flow_totals_key, ingest, shared_data};
+use osprey_integration_tests::{FlowTotalsKey, assert_same_flow_totals, captures_under, flow_totals, flow_totals_key, ingest, shared_data};
 use osprey_segment::{DnsRecord, DnsTransport};
 
 
@@ -128,19 +128,7 @@ fn run_file(path: &Path) -> Option<Explained> {
     }
     want.retain(|_, v| *v != (0, 0));
     let got = flow_totals(&kflows);
-    if got != want {
-        for (k2, v) in &want {
-            if got.get(k2) != Some(v) {
-                println!("  offline {k2:?} = {v:?}, kernel {:?}", got.get(k2));
-            }
-        }
-        for (k2, v) in &got {
-            if !want.contains_key(k2) {
-                println!("  kernel only {k2:?} = {v:?}");
-            }
-        }
-        panic!("{name}: flow totals differ");
-    }
+    assert_same_flow_totals(name, &got, &want);
 
     // DNS over UDP: the same messages, decoded the same way.
     let max = osprey_ebpf::DNS_MAX_COPY as u32;

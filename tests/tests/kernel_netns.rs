@@ -69,7 +69,7 @@ use osprey_capture::packet::{self, Fragment, SkipReason};
 use osprey_capture::pcap::{CaptureReader, LinkType};
 use osprey_ebpf::consts;
 use osprey_integration_tests::netns::{self, PacketSocket, PairConfig, VethPair};
-use osprey_integration_tests::{captures_under, flow_totals, ingest, shared_data};
+use osprey_integration_tests::{assert_same_flow_totals, captures_under, flow_totals, ingest, shared_data};
 use osprey_segment::{DnsRecord, DnsTransport};
 
 const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
@@ -137,19 +137,7 @@ fn compare(name: &str, k: &mut KernelCapture, base: &KernelCounters, sent: u64, 
     assert_eq!(counters.get(consts::CNT_DNS_RING_FULL), 0, "{name}");
 
     let (got, want) = (flow_totals(&kflows), flow_totals(&off.flows));
-    if got != want {
-        for (k2, v) in &want {
-            if got.get(k2) != Some(v) {
-                println!("  offline {k2:?} = {v:?}, kernel {:?}", got.get(k2));
-            }
-        }
-        for (k2, v) in &got {
-            if !want.contains_key(k2) {
-                println!("  kernel only {k2:?} = {v:?}");
-            }
-        }
-        panic!("{name}: per-key flow totals differ");
-    }
+    assert_same_flow_totals(name, &got, &want);
 
     // Offline DNS over UDP, minus messages reassembled from fragments (the
     // kernel sees only the first fragment, whose UDP payload the fragment
