@@ -41,8 +41,8 @@ pub fn oracle_inputs(test: &str) -> Option<PathBuf> {
     Some(data)
 }
 
-/// Every capture file under `dir`, recursively, sorted.
-pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
+/// Every path (files and directories) under `dir`, recursively, sorted.
+pub fn paths_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -50,14 +50,21 @@ pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                out.push(p);
+                stack.push(p.clone());
             }
+            out.push(p);
         }
     }
     out.sort();
     out
+}
+
+/// Every capture file under `dir`, recursively, sorted.
+pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
+    paths_under(dir)
+        .into_iter()
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect()
 }
 
 /// Runs tshark with `args` on `file` and returns its stdout lines as bytes
@@ -294,20 +301,7 @@ pub mod netns {
 
     /// Names under a directory (e.g. `/sys/fs/bpf`), sorted, recursively.
     pub fn dir_entries(dir: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
-            for e in rd.flatten() {
-                let p = e.path();
-                out.push(p.display().to_string());
-                if p.is_dir() {
-                    stack.push(p);
-                }
-            }
-        }
-        out.sort();
-        out
+        super::paths_under(dir).iter().map(|p| p.display().to_string()).collect()
     }
 
     /// One end of the pair.

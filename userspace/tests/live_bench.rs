@@ -17,7 +17,6 @@
 mod live_support;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -136,16 +135,8 @@ fn ring_batcher_writer_throughput() {
 #[test]
 #[ignore = "benchmark: run in release with --ignored"]
 fn bytes_per_flow_on_shared_captures() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    let mut files = Vec::new();
-    for sub in ["pcap/dns", "pcap/mixed", "pcap/malicious", "netflow/pcap"] {
-        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
-            files.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_file()));
-        }
-    }
-    files.sort();
+    let files = shared_captures();
     if files.is_empty() {
-        eprintln!("SKIP: no shared captures");
         return;
     }
     let out = tempfile::tempdir().expect("tempdir");

@@ -6,7 +6,6 @@
 
 mod live_support;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,20 +29,6 @@ fn run(source: ReplaySource, cfg: PipelineConfig) -> PipelineReport {
         .expect("pipeline run")
 }
 
-fn shared_captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    let mut files = Vec::new();
-    for sub in ["pcap/dns", "pcap/mixed", "pcap/malicious", "netflow/pcap"] {
-        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
-            files.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_file()));
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        eprintln!("SKIP: shared captures not found under {}", dir.display());
-    }
-    files
-}
 
 #[test]
 fn the_decoder_produces_what_offline_ingest_stores_on_every_shared_capture() {

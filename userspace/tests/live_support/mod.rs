@@ -165,3 +165,20 @@ pub fn in_test_ranges(ip: &IpAddr) -> bool {
         IpAddr::V6(a) => a.segments()[0] == 0x2001 && a.segments()[1] == 2 && a.segments()[2] == 0,
     }
 }
+
+/// Every capture file of `../shared/data` (pcap/ and netflow/pcap/), sorted;
+/// empty, with a printed reason, when the shared data is absent.
+pub fn shared_captures() -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let mut files = Vec::new();
+    for sub in ["pcap/dns", "pcap/mixed", "pcap/malicious", "netflow/pcap"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            files.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        eprintln!("SKIP: shared captures not found under {}", dir.display());
+    }
+    files
+}
