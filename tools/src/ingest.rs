@@ -1,5 +1,6 @@
 //! `osprey ingest pcap`: capture files into flow and DNS segments, with a
-//! progress bar on a terminal and a summary at the end.
+//! progress bar on a terminal and a summary at the end. `osprey ingest proxy`:
+//! HTTP proxy access logs into proxy segments.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use osprey_capture::dns::{DnsError, TcpDnsSkip};
 use osprey_capture::ingest::{IngestConfig, IngestStats, Ingestor};
 use osprey_capture::packet::SkipReason;
+use osprey_capture::proxylog::{ProxyFormat, ProxyIngestor, ProxyStats};
 
 use crate::{Global, Outcome, data_dir};
 
@@ -22,6 +24,39 @@ pub enum IngestCommand {
     /// IPv4/IPv6) into flow and DNS segments. Files are read in the order given as one
     /// continuous capture.
     Pcap(PcapArgs),
+    /// Read HTTP proxy access logs into proxy segments: Blue Coat lines in Spot's
+    /// positional layout, ELFF/W3C logs named by their `#Fields:` header (or by
+    /// `--fields`), or Squid's native access.log. Unreadable lines are counted
+    /// by reason and skipped.
+    Proxy(ProxyArgs),
+}
+
+/// Arguments of `osprey ingest proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Log files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Data directory to write segments into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Sensor name for segment file names and metadata (overrides [data] sensor).
+    #[arg(long)]
+    pub sensor: Option<String>,
+    /// Line format: `auto` (per file: a `#Fields:` header means ELFF, a leading
+    /// date Spot's Blue Coat layout, a leading epoch time Squid), `spot`, `elff`
+    /// or `squid`.
+    #[arg(long, default_value = "auto", value_parser = parse_proxy_format)]
+    pub format: ProxyFormat,
+    /// ELFF field names in order, for logs exported without a `#Fields:`
+    /// header (space-separated, e.g. "date time time-taken c-ip sc-status ...").
+    /// Implies `--format elff`.
+    #[arg(long, value_name = "NAMES")]
+    pub fields: Option<String>,
+}
+
+fn parse_proxy_format(s: &str) -> Result<ProxyFormat, String> {
+    ProxyFormat::parse(s).ok_or_else(|| format!("unknown proxy log format `{s}` (expected auto, spot, elff or squid)"))
 }
 
 /// Arguments of `osprey ingest pcap`.
@@ -54,7 +89,50 @@ pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
             }
             Ok(if stats.0.problems.is_empty() && stats.2 == 0 { Outcome::Clean } else { Outcome::Problems })
         }
+        IngestCommand::Proxy(args) => {
+            let data = data_dir(global, args.data)?;
+            let mut writer = global.config.ingest().writer;
+            if let Some(s) = args.sensor {
+                osprey_segment::segment::validate_sensor(&s)?;
+                writer.sensor = s;
+            }
+            let format = match args.fields {
+                Some(names) => ProxyFormat::Elff(Some(names.split_whitespace().map(str::to_string).collect())),
+                None => args.format,
+            };
+            let started = Instant::now();
+            let mut ing = ProxyIngestor::new(&data, writer, format)?;
+            let mut unreadable = 0usize;
+            for f in &args.files {
+                if let Err(e) = ing.ingest_file(f) {
+                    // Lines read before the error are kept; the other files are still read.
+                    eprintln!("osprey: {e}");
+                    unreadable += 1;
+                }
+            }
+            let stats = ing.finish()?;
+            if !global.quiet {
+                eprint!("{}", proxy_summary(&stats, started.elapsed().as_secs_f64(), &data));
+            }
+            Ok(if unreadable == 0 && stats.skipped_total() == 0 { Outcome::Clean } else { Outcome::Problems })
+        }
     }
+}
+
+/// The end-of-run summary of `osprey ingest proxy`.
+pub fn proxy_summary(s: &ProxyStats, secs: f64, data: &Path) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "ingested {} proxy log file(s) in {secs:.2} s", s.files);
+    let _ = writeln!(out, "  lines          {:>12}", s.lines);
+    let _ = writeln!(out, "  comments       {:>12}", s.comments);
+    let _ = writeln!(out, "  records        {:>12}", s.records);
+    let _ = writeln!(out, "  skipped        {:>12}", s.skipped_total());
+    for (reason, n) in &s.skipped {
+        let _ = writeln!(out, "    {:<22} {:>10}", reason.as_str(), n);
+    }
+    let _ = writeln!(out, "  segments       {:>12}  under {}", s.segments.len(), data.display());
+    out
 }
 
 /// Ingests `files` into `data`. Returns the counters, the elapsed seconds and

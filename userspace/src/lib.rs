@@ -13,6 +13,7 @@
 //! - [`reassembly`]: bounded IP fragment reassembly, so DNS split into fragments is decoded.
 //! - [`decode`]: packets → flow and DNS records: the per-packet core every input shares.
 //! - [`ingest`]: the offline pipeline: capture files → [`decode`] → segments.
+//! - [`proxylog`]: HTTP proxy access logs (Blue Coat as Spot read it, ELFF/W3C, Squid) → proxy segments.
 //! - [`live`]: live capture: capture sources, the lock-free pipeline, segment rotation.
 //! - [`metrics`]: the metric catalogue, registry and Prometheus endpoint.
 //! - [`kernel`]: the XDP program's loader: attach, counters, flow draining, DNS ring.
@@ -27,4 +28,5 @@ pub mod live;
 pub mod metrics;
 pub mod packet;
 pub mod pcap;
+pub mod proxylog;
 pub mod reassembly;
