@@ -28,20 +28,20 @@ fn proxy_dir() -> Option<PathBuf> {
 }
 
 fn ingest(files: &[PathBuf], format: ProxyFormat) -> (ProxyStats, Vec<ProxyRecord>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ing = ProxyIngestor::new(dir.path(), WriterConfig::default(), format).unwrap();
+    let dir = tempfile::tempdir().expect("test value");
+    let mut ing = ProxyIngestor::new(dir.path(), WriterConfig::default(), format).expect("test value");
     for f in files {
-        ing.ingest_file(f).unwrap();
+        ing.ingest_file(f).expect("test value");
     }
-    let stats = ing.finish().unwrap();
-    let (mut recs, skipped) = read_all::<ProxyRecord>(dir.path(), TimeRange::default()).unwrap();
+    let stats = ing.finish().expect("test value");
+    let (mut recs, skipped) = read_all::<ProxyRecord>(dir.path(), TimeRange::default()).expect("test value");
     assert!(skipped.is_empty(), "segments unreadable: {skipped:?}");
     recs.sort_by(|a, b| (a.ts, &a.fulluri).cmp(&(b.ts, &b.fulluri)));
     (stats, recs)
 }
 
 fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap().lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+    std::fs::read_to_string(path).expect("test value").lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
 }
 
 #[test]
@@ -64,13 +64,13 @@ fn squid_native_logs_every_line_matches_its_source() {
     let mut connects = 0;
     for f in &expected {
         // time elapsed client code/status bytes method URL user hierarchy/peer type
-        let (secs, frac) = f[0].split_once('.').unwrap();
-        let ts = secs.parse::<i64>().unwrap() * 1_000_000_000 + frac.parse::<i64>().unwrap() * 1_000_000;
-        let candidates: Vec<&ProxyRecord> = recs.iter().filter(|r| r.ts == ts && r.scbytes == f[4].parse::<i64>().unwrap()).collect();
+        let (secs, frac) = f[0].split_once('.').expect("test value");
+        let ts = secs.parse::<i64>().expect("test value") * 1_000_000_000 + frac.parse::<i64>().expect("test value") * 1_000_000;
+        let candidates: Vec<&ProxyRecord> = recs.iter().filter(|r| r.ts == ts && r.scbytes == f[4].parse::<i64>().expect("test value")).collect();
         assert!(!candidates.is_empty(), "no record for line {f:?}");
-        let r = candidates.iter().find(|r| r.reqmethod == f[5] && r.duration == f[1].parse::<i64>().unwrap()).expect("method/duration");
+        let r = candidates.iter().find(|r| r.reqmethod == f[5] && r.duration == f[1].parse::<i64>().expect("test value")).expect("method/duration");
         assert_eq!(r.clientip, f[2].parse::<IpAddr>().ok());
-        let (action, status) = f[3].split_once('/').unwrap();
+        let (action, status) = f[3].split_once('/').expect("test value");
         assert_eq!((r.action.as_str(), r.respcode.as_str()), (action, status));
         assert_eq!(r.username, f[7]);
         assert_eq!(r.resconttype, f[9..].join(" "));
@@ -98,13 +98,13 @@ fn squid_native_logs_every_line_matches_its_source() {
     }
     assert!(connects > 0, "the sample has CONNECT tunnels");
     // p_date/p_time are the UTC rendering of the epoch time.
-    let first = recs.iter().find(|r| r.ts == 1_035_368_729_430_000_000).unwrap();
+    let first = recs.iter().find(|r| r.ts == 1_035_368_729_430_000_000).expect("test value");
     assert_eq!((first.p_date.as_str(), first.p_time.as_str()), ("2002-10-23", "10:25:29"));
 }
 
 fn bluecoat_expectations(recs: &[ProxyRecord]) {
     assert_eq!(recs.len(), 3);
-    let by_client = |ip: &str| recs.iter().find(|r| r.clientip == ip.parse::<IpAddr>().ok()).unwrap();
+    let by_client = |ip: &str| recs.iter().find(|r| r.clientip == ip.parse::<IpAddr>().ok()).expect("test value");
     let a = by_client("101.215.31.19");
     assert_eq!((a.p_date.as_str(), a.p_time.as_str(), a.duration), ("2016-05-16", "15:17:26", 283));
     assert_eq!((a.respcode.as_str(), a.action.as_str(), a.scbytes, a.csbytes), ("200", "TCP_NC_MISS", 375, 1046));
@@ -142,10 +142,10 @@ fn bluecoat_elff_by_field_list_and_by_header_agree() {
     bluecoat_expectations(&by_list);
 
     // The same lines behind a hand-written header, read with auto-detection.
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("test value");
     let with_header = tmp.path().join("bluecoat.log");
-    let body = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&with_header, format!("#Software: SGOS 6.6\n#Version: 1.0\n#Fields: {SGOS_MAIN}\n{body}")).unwrap();
+    let body = std::fs::read_to_string(&file).expect("test value");
+    std::fs::write(&with_header, format!("#Software: SGOS 6.6\n#Version: 1.0\n#Fields: {SGOS_MAIN}\n{body}")).expect("test value");
     let (stats, by_header) = ingest(&[with_header], ProxyFormat::Auto);
     assert_eq!((stats.records, stats.comments, stats.skipped_total()), (3, 3, 0));
     assert_eq!(by_header, by_list);

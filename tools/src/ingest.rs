@@ -1,6 +1,8 @@
 //! `osprey ingest pcap`: capture files into flow and DNS segments, with a
 //! progress bar on a terminal and a summary at the end. `osprey ingest proxy`:
-//! HTTP proxy access logs into proxy segments.
+//! HTTP proxy access logs into proxy segments. `osprey ingest netflow`:
+//! NetFlow v5/v9 and IPFIX export traffic (captures or raw datagrams) into
+//! flow segments.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use osprey_capture::dns::{DnsError, TcpDnsSkip};
 use osprey_capture::ingest::{IngestConfig, IngestStats, Ingestor};
+use osprey_capture::netflow::{DEFAULT_PORTS, NetflowConfig, NetflowIngestor, NetflowStats, Sampling, Version};
 use osprey_capture::packet::SkipReason;
 use osprey_capture::proxylog::{ProxyFormat, ProxyIngestor, ProxyStats};
 
@@ -29,6 +32,41 @@ pub enum IngestCommand {
     /// `--fields`), or Squid's native access.log. Unreadable lines are counted
     /// by reason and skipped.
     Proxy(ProxyArgs),
+    /// Read NetFlow v5, NetFlow v9 and IPFIX export datagrams into flow
+    /// segments: pcap/pcapng captures of the export traffic (UDP to the
+    /// export ports, IPv4 or IPv6), or raw UDP payload files with `--raw`.
+    /// Records stay unidirectional; counters are stored as exported (sampling
+    /// is reported, not applied, unless `--scale-sampling`). Damaged
+    /// datagrams and data without a template are counted by reason and skipped.
+    Netflow(NetflowArgs),
+}
+
+/// Arguments of `osprey ingest netflow`.
+#[derive(Debug, Args)]
+pub struct NetflowArgs {
+    /// Capture files (pcap or pcapng), or with `--raw` one datagram per file.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Data directory to write segments into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Sensor name for segment file names and metadata (overrides [data] sensor).
+    #[arg(long)]
+    pub sensor: Option<String>,
+    /// Also read UDP datagrams to this destination port (repeatable; the
+    /// defaults 2055, 9995, 9996 and 4739 are always read).
+    #[arg(long = "port", value_name = "P")]
+    pub ports: Vec<u16>,
+    /// Each file is one raw export datagram (a UDP payload), not a capture.
+    /// Raw files carry no exporter address: they share one template cache,
+    /// in the order given, so list template files first, and give one
+    /// exporter's files per run (template ids of different exporters collide).
+    #[arg(long)]
+    pub raw: bool,
+    /// Multiply packets and bytes by the sampling interval the exporter
+    /// announced (default: store them as exported and report the sampling).
+    #[arg(long)]
+    pub scale_sampling: bool,
 }
 
 /// Arguments of `osprey ingest proxy`.
@@ -116,7 +154,83 @@ pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
             }
             Ok(if unreadable == 0 && stats.skipped_total() == 0 { Outcome::Clean } else { Outcome::Problems })
         }
+        IngestCommand::Netflow(args) => {
+            let data = data_dir(global, args.data)?;
+            let mut writer = global.config.ingest().writer;
+            if let Some(s) = args.sensor {
+                osprey_segment::segment::validate_sensor(&s)?;
+                writer.sensor = s;
+            }
+            let mut ports = DEFAULT_PORTS.to_vec();
+            ports.extend(args.ports.iter().filter(|p| !DEFAULT_PORTS.contains(p)));
+            let sampling = if args.scale_sampling { Sampling::Scale } else { Sampling::AsReported };
+            let started = Instant::now();
+            let mut ing = NetflowIngestor::new(&data, NetflowConfig { ports, sampling, writer })?;
+            let mut unreadable = 0usize;
+            for f in &args.files {
+                let res = if args.raw { ing.ingest_raw_file(f) } else { ing.ingest_pcap_file(f) };
+                if let Err(e) = res {
+                    // One unreadable file does not stop the others.
+                    eprintln!("osprey: skipping {e}");
+                    unreadable += 1;
+                }
+            }
+            let stats = ing.finish()?;
+            if !global.quiet {
+                eprint!("{}", netflow_summary(&stats, started.elapsed().as_secs_f64(), &data));
+            }
+            Ok(if unreadable == 0 && stats.skipped_total() == 0 { Outcome::Clean } else { Outcome::Problems })
+        }
     }
+}
+
+/// The end-of-run summary of `osprey ingest netflow`.
+pub fn netflow_summary(s: &NetflowStats, secs: f64, data: &Path) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "ingested {} netflow file(s) in {secs:.2} s", s.files);
+    if s.packets > 0 {
+        let _ = writeln!(out, "  capture frames {:>12}  ({} not export datagrams)", s.packets, s.other_packets);
+    }
+    let _ = writeln!(out, "  datagrams      {:>12}", s.datagrams);
+    let _ = writeln!(out, "  flow records   {:>12}", s.records());
+    for v in Version::ALL {
+        let c = &s.by_version[v.index()];
+        if c.datagrams == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "    {:<11} {:>6} datagrams {:>8} records {:>5} templates {:>4} options templates {:>6} options records",
+            v.as_str(),
+            c.datagrams,
+            c.records,
+            c.templates,
+            c.options_templates,
+            c.option_records
+        );
+        if c.without_addresses > 0 {
+            let _ = writeln!(out, "    {:<11} {:>6} data records without IP addresses (not flows, not stored)", "", c.without_addresses);
+        }
+    }
+    if s.template_withdrawals > 0 {
+        let _ = writeln!(out, "  template withdrawals {:>6}", s.template_withdrawals);
+    }
+    if !s.sampling.is_empty() {
+        let _ = writeln!(out, "  sampled records {:>11}  (counters as exported; --scale-sampling multiplies)", s.sampled_records);
+        for ((version, exporter, domain), n) in &s.sampling {
+            let _ = writeln!(out, "    {} exporter {exporter} domain {domain}: 1 in {n}", version.as_str());
+        }
+    }
+    if s.unknown_sampling_records > 0 {
+        let _ = writeln!(out, "  records from a sampler with no announced interval {:>6}  (counters as exported)", s.unknown_sampling_records);
+    }
+    let _ = writeln!(out, "  skipped        {:>12}", s.skipped_total());
+    for (reason, n) in &s.skipped {
+        let _ = writeln!(out, "    {:<22} {:>10}", reason.as_str(), n);
+    }
+    let _ = writeln!(out, "  segments       {:>12}  under {}", s.segments.len(), data.display());
+    out
 }
 
 /// The end-of-run summary of `osprey ingest proxy`.

@@ -43,18 +43,18 @@ fn write_log(path: &Path) {
             "2026-11-26 03:{minute:02}:00 12 198.18.9.9 200 TCP_NC_MISS 90 2900 POST http q7x9zk2vplw.example.test 8080 /c2/{minute} ?d=aGVsbG8gd29ybGQgdGhpcyBpcyBleGZpbHRyYXRpb24{minute} application/octet-stream \"curl/7.1\""
         );
     }
-    std::fs::write(path, s).unwrap();
+    std::fs::write(path, s).expect("test value");
 }
 
 #[test]
 fn proxy_log_to_ranked_events() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("test value");
     let log = tmp.path().join("access.log");
     write_log(&log);
     let data = tmp.path().join("data");
-    let d = data.to_str().unwrap();
+    let d = data.to_str().expect("test value");
 
-    let o = osprey(&["ingest", "proxy", log.to_str().unwrap(), "--data", d]);
+    let o = osprey(&["ingest", "proxy", log.to_str().expect("test value"), "--data", d]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("records                1230"), "{}", stderr(&o));
 
@@ -64,7 +64,7 @@ fn proxy_log_to_ranked_events() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = osprey(&["top", "--data", d, "--kind", "proxy", "-n", "30", "--format", "jsonl"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8(o.stdout).unwrap();
+    let out = String::from_utf8(o.stdout).expect("test value");
     let rows: Vec<&str> = out.lines().collect();
     assert_eq!(rows.len(), 30);
     // Ranked from least probable; each row carries Spot's 8-part proxy word
@@ -72,10 +72,10 @@ fn proxy_log_to_ranked_events() {
     let mut last = f64::NEG_INFINITY;
     for (i, row) in rows.iter().enumerate() {
         assert!(row.starts_with(&format!("{{\"rank\":{},\"score\":", i + 1)), "{row}");
-        let score: f64 = row.split("\"score\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+        let score: f64 = row.split("\"score\":").nth(1).expect("test value").split(',').next().expect("test value").parse().expect("test value");
         assert!(score >= last, "scores ascend: {out}");
         last = score;
-        let word = row.split("\"word\":\"").nth(1).unwrap().split('"').next().unwrap();
+        let word = row.split("\"word\":\"").nth(1).expect("test value").split('"').next().expect("test value");
         assert_eq!(word.split('_').count(), 8, "{word}");
         assert!(row.contains("\"clientip\":\"198.18."), "{row}");
         assert!(row.contains("\"fulluri\":\""), "{row}");
@@ -84,24 +84,24 @@ fn proxy_log_to_ranked_events() {
 
 #[test]
 fn damaged_lines_are_counted_and_exit_1() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("test value");
     let log = tmp.path().join("access.log");
     std::fs::write(
         &log,
         "#Fields: date time c-ip cs-host sc-bytes\n2026-11-26 07:00:00 198.18.0.1 a.example.test 10\n2026-11-26 07:00:01 198.18.0.1 \"unterminated 10\n2026-11-26 07:00:02 198.18.0.1 a.example.test lots\n",
     )
-    .unwrap();
+    .expect("test value");
     let data = tmp.path().join("data");
-    let o = osprey(&["ingest", "proxy", log.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    let o = osprey(&["ingest", "proxy", log.to_str().expect("test value"), "--data", data.to_str().expect("test value")]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("unbalanced_quote") && e.contains("bad_number") && e.contains("records                   1"), "{e}");
 
-    let o = osprey(&["ingest", "proxy", log.to_str().unwrap(), "--data", data.to_str().unwrap(), "--format", "nonsense"]);
+    let o = osprey(&["ingest", "proxy", log.to_str().expect("test value"), "--data", data.to_str().expect("test value"), "--format", "nonsense"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = osprey(&["ingest", "proxy", log.to_str().unwrap(), "--data", data.to_str().unwrap(), "--fields", "c-ip cs-host"]);
+    let o = osprey(&["ingest", "proxy", log.to_str().expect("test value"), "--data", data.to_str().expect("test value"), "--fields", "c-ip cs-host"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("needs `date` and `time`"), "{}", stderr(&o));
-    let o = osprey(&["ingest", "proxy", "/nonexistent/access.log", "--data", data.to_str().unwrap()]);
+    let o = osprey(&["ingest", "proxy", "/nonexistent/access.log", "--data", data.to_str().expect("test value")]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }

@@ -13,6 +13,7 @@
 //! - [`reassembly`]: bounded IP fragment reassembly, so DNS split into fragments is decoded.
 //! - [`decode`]: packets → flow and DNS records: the per-packet core every input shares.
 //! - [`ingest`]: the offline pipeline: capture files → [`decode`] → segments.
+//! - [`netflow`]: NetFlow v5/v9 and IPFIX export datagrams (in captures or raw files) → flow segments.
 //! - [`proxylog`]: HTTP proxy access logs (Blue Coat as Spot read it, ELFF/W3C, Squid) → proxy segments.
 //! - [`live`]: live capture: capture sources, the lock-free pipeline, segment rotation.
 //! - [`metrics`]: the metric catalogue, registry and Prometheus endpoint.
@@ -26,6 +27,7 @@ pub mod ingest;
 pub mod kernel;
 pub mod live;
 pub mod metrics;
+pub mod netflow;
 pub mod packet;
 pub mod pcap;
 pub mod proxylog;

@@ -807,7 +807,7 @@ mod tests {
     use super::*;
 
     fn one(format: ProxyFormat, lines: &[&str]) -> Vec<Result<Option<ProxyRecord>, ProxySkip>> {
-        let mut p = ProxyLineParser::new(format).unwrap();
+        let mut p = ProxyLineParser::new(format).expect("test value");
         lines.iter().map(|l| p.line(l.as_bytes())).collect()
     }
 
@@ -847,11 +847,11 @@ mod tests {
 
     #[test]
     fn spot_positional_layout() {
-        let r = one(ProxyFormat::Spot, &[&spot_line()]).remove(0).unwrap().unwrap();
+        let r = one(ProxyFormat::Spot, &[&spot_line()]).remove(0).expect("test value").expect("test value");
         assert_eq!((r.p_date.as_str(), r.p_time.as_str()), ("2016-05-16", "15:17:26"));
-        assert_eq!(r.ts, parse_date_time("2016-05-16", "15:17:26").unwrap());
+        assert_eq!(r.ts, parse_date_time("2016-05-16", "15:17:26").expect("test value"));
         assert_eq!(r.duration, 283);
-        assert_eq!(r.clientip, Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(r.clientip, Some("10.0.0.7".parse().expect("test value")));
         assert_eq!(r.username, "alice");
         assert_eq!(r.authgroup, "ORG\\staff");
         assert_eq!(r.webcat, "News;Media");
@@ -862,7 +862,7 @@ mod tests {
         assert_eq!(r.host, "www.example.com");
         assert_eq!(r.uriextension, "php");
         assert_eq!(r.useragent, "Mozilla/5.0 (X11; Linux)");
-        assert_eq!(r.serverip, Some("192.0.2.9".parse().unwrap()));
+        assert_eq!(r.serverip, Some("192.0.2.9".parse().expect("test value")));
         assert_eq!((r.scbytes, r.csbytes), (375, 1046));
         assert_eq!((r.bcappname.as_str(), r.bcappoper.as_str()), ("app", "op"));
         assert_eq!(r.fulluri, "www.example.com/a/b.php?x=1");
@@ -878,7 +878,7 @@ mod tests {
     #[test]
     fn auto_detects_each_format() {
         let squid = "1157689312.049   5006 10.105.21.199 TCP_MISS/200 19763 CONNECT login.yahoo.com:443 badeyek DIRECT/209.73.177.115 -";
-        let r = one(ProxyFormat::Auto, &[squid]).remove(0).unwrap().unwrap();
+        let r = one(ProxyFormat::Auto, &[squid]).remove(0).expect("test value").expect("test value");
         assert_eq!(r.ts, 1_157_689_312_049_000_000);
         assert_eq!((r.p_date.as_str(), r.p_time.as_str()), ("2006-09-08", "04:21:52"));
         assert_eq!((r.action.as_str(), r.respcode.as_str()), ("TCP_MISS", "200"));
@@ -887,7 +887,7 @@ mod tests {
         assert_eq!((r.duration, r.scbytes, r.username.as_str()), (5006, 19763, "badeyek"));
 
         let spot = spot_line();
-        assert!(one(ProxyFormat::Auto, &[&spot]).remove(0).unwrap().is_some());
+        assert!(one(ProxyFormat::Auto, &[&spot]).remove(0).expect("test value").is_some());
 
         let elff = [
             "#Software: SGOS 6.5",
@@ -897,7 +897,7 @@ mod tests {
         let out = one(ProxyFormat::Auto, &elff);
         assert_eq!(out[0], Ok(None));
         assert_eq!(out[1], Ok(None));
-        let r = out[2].clone().unwrap().unwrap();
+        let r = out[2].clone().expect("test value").expect("test value");
         assert_eq!((r.host.as_str(), r.uriport.as_str(), r.uripath.as_str(), r.uriquery.as_str()), ("a.example", "8080", "/x/y.js", "?q=1"));
         assert_eq!((r.uriextension.as_str(), r.respcode.as_str(), r.useragent.as_str()), ("js", "404", "-"));
         assert_eq!(r.fulluri, "a.example/x/y.js?q=1");
@@ -909,8 +909,8 @@ mod tests {
     fn elff_directive_can_change_mid_file() {
         let lines = ["#Fields: date time c-ip", "2020-01-02 03:04:05 198.18.0.1", "#Fields: c-ip date time", "198.18.0.2 2020-01-02 03:04:06"];
         let out = one(ProxyFormat::Elff(None), &lines);
-        assert_eq!(out[1].clone().unwrap().unwrap().clientip, Some("198.18.0.1".parse().unwrap()));
-        assert_eq!(out[3].clone().unwrap().unwrap().clientip, Some("198.18.0.2".parse().unwrap()));
+        assert_eq!(out[1].clone().expect("test value").expect("test value").clientip, Some("198.18.0.1".parse().expect("test value")));
+        assert_eq!(out[3].clone().expect("test value").expect("test value").clientip, Some("198.18.0.2".parse().expect("test value")));
     }
 
     #[test]
@@ -926,7 +926,7 @@ mod tests {
         assert_eq!(one(ProxyFormat::Spot, &["x 2020-01-02"]), vec![Err(ProxySkip::NoLeadingDate)]);
         assert_eq!(one(ProxyFormat::Squid, &["99999999999999.1 1 a b c d e f g h"]), vec![Err(ProxySkip::BadTime)]);
         assert_eq!(one(ProxyFormat::Squid, &["1.0 1 a b"]), vec![Err(ProxySkip::FieldCount)]);
-        let mut p = ProxyLineParser::new(ProxyFormat::Auto).unwrap();
+        let mut p = ProxyLineParser::new(ProxyFormat::Auto).expect("test value");
         assert_eq!(p.line(b"\xff\xfe"), Err(ProxySkip::NotUtf8));
         assert_eq!(p.line(&vec![b'a'; MAX_LINE_BYTES + 1]), Err(ProxySkip::TooLong));
     }
@@ -937,7 +937,7 @@ mod tests {
         #[test]
         fn arbitrary_lines_never_panic(lines in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), 1..8), fmt in 0u8..4) {
             let format = [ProxyFormat::Auto, ProxyFormat::Spot, ProxyFormat::Elff(None), ProxyFormat::Squid][fmt as usize].clone();
-            let mut p = ProxyLineParser::new(format).unwrap();
+            let mut p = ProxyLineParser::new(format).expect("test value");
             let _ = p.line(b"#Fields: date time c-ip cs-uri");
             for l in &lines {
                 if let Ok(Some(r)) = p.line(l) {
@@ -952,8 +952,8 @@ mod tests {
         fn squid_fields_round_trip(secs in 0i64..4_000_000_000, ms in 0i64..1000, elapsed in 0i64..1_000_000, bytes in 0i64..1_000_000_000,
                                    host in "[a-z0-9.-]{1,30}", path in "/[a-zA-Z0-9/._-]{0,40}", user in "[a-z-]{1,8}") {
             let line = format!("{secs}.{ms:03} {elapsed} 198.18.0.1 TCP_MISS/200 {bytes} GET http://{host}{path} {user} DIRECT/198.19.0.1 text/html");
-            let mut p = ProxyLineParser::new(ProxyFormat::Squid).unwrap();
-            let r = p.line(line.as_bytes()).unwrap().unwrap();
+            let mut p = ProxyLineParser::new(ProxyFormat::Squid).expect("test value");
+            let r = p.line(line.as_bytes()).expect("test value").expect("test value");
             proptest::prop_assert_eq!(r.ts, secs * 1_000_000_000 + ms * 1_000_000);
             proptest::prop_assert_eq!((r.duration, r.scbytes), (elapsed, bytes));
             proptest::prop_assert_eq!(&r.host, &host);
@@ -988,27 +988,27 @@ mod tests {
         input.extend_from_slice(b"\nok\n");
         let mut r = std::io::Cursor::new(input);
         let mut out = Vec::new();
-        assert_eq!(read_line_bounded(&mut r, &mut out, 4).unwrap(), 11);
+        assert_eq!(read_line_bounded(&mut r, &mut out, 4).expect("test value"), 11);
         assert_eq!(out, b"xxxx");
         out.clear();
-        assert_eq!(read_line_bounded(&mut r, &mut out, 4).unwrap(), 3);
+        assert_eq!(read_line_bounded(&mut r, &mut out, 4).expect("test value"), 3);
         assert_eq!(out, b"ok\n");
         out.clear();
-        assert_eq!(read_line_bounded(&mut r, &mut out, 4).unwrap(), 0);
+        assert_eq!(read_line_bounded(&mut r, &mut out, 4).expect("test value"), 0);
     }
 
     #[test]
     fn ingest_writes_readable_segments_and_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ing = ProxyIngestor::new(dir.path(), WriterConfig::default(), ProxyFormat::Auto).unwrap();
+        let dir = tempfile::tempdir().expect("test value");
+        let mut ing = ProxyIngestor::new(dir.path(), WriterConfig::default(), ProxyFormat::Auto).expect("test value");
         let text = "#Fields: date time c-ip cs-host sc-status\n2020-01-02 03:04:05 198.18.0.1 a.example 200\nbroken\n2020-01-02 04:00:00 198.18.0.2 b.example 302\n";
-        ing.ingest_reader(std::io::Cursor::new(text)).unwrap();
-        let stats = ing.finish().unwrap();
+        ing.ingest_reader(std::io::Cursor::new(text)).expect("test value");
+        let stats = ing.finish().expect("test value");
         assert_eq!((stats.lines, stats.comments, stats.records, stats.skipped_total()), (4, 1, 2, 1));
         assert_eq!(stats.skipped.get(&ProxySkip::FieldCount), Some(&1));
         assert_eq!(stats.segments.len(), 2, "two hourly partitions");
         let range = osprey_segment::partition::TimeRange::default();
-        let (recs, skipped) = osprey_segment::partition::read_all::<ProxyRecord>(dir.path(), range).unwrap();
+        let (recs, skipped) = osprey_segment::partition::read_all::<ProxyRecord>(dir.path(), range).expect("test value");
         assert!(skipped.is_empty());
         let hosts: Vec<&str> = recs.iter().map(|r| r.host.as_str()).collect();
         assert_eq!(hosts, ["a.example", "b.example"]);
