@@ -43,31 +43,18 @@ pub struct EmConfig {
 
 impl Default for EmConfig {
     fn default() -> Self {
-        EmConfig {
-            k: 20,
-            alpha: 1.02,
-            eta: 1.001,
-            iterations: 20,
-            seed: 0x05B0_7E57,
-            threads: 0,
-        }
+        EmConfig { k: 20, alpha: 1.02, eta: 1.001, iterations: 20, seed: 0x05B0_7E57, threads: 0 }
     }
 }
 
 /// Trains LDA by Spark-style MAP-EM.
-pub fn train_spot_em(
-    corpus: &Corpus,
-    cfg: &EmConfig,
-) -> Result<(TopicModel, TrainStats), LdaError> {
+pub fn train_spot_em(corpus: &Corpus, cfg: &EmConfig) -> Result<(TopicModel, TrainStats), LdaError> {
     let k = cfg.k;
     if k == 0 || k > usize::from(u16::MAX) {
         return Err(LdaError::BadTopicCount(k));
     }
     if !(cfg.alpha > 1.0 && cfg.eta > 1.0) {
-        return Err(LdaError::BadPrior(format!(
-            "spot-em needs alpha > 1 and eta > 1 (as Spark's EM), got {} and {}",
-            cfg.alpha, cfg.eta
-        )));
+        return Err(LdaError::BadPrior(format!("spot-em needs alpha > 1 and eta > 1 (as Spark's EM), got {} and {}", cfg.alpha, cfg.eta)));
     }
     let tokens = corpus.num_tokens();
     if tokens == 0 {
@@ -79,9 +66,7 @@ pub fn train_spot_em(
     let e1 = cfg.eta - 1.0;
 
     with_pool(cfg.threads, |threads| {
-        let ranges = partition_docs(n_docs, threads, |d| {
-            corpus.doc_entries(d as u32).len() as u64
-        });
+        let ranges = partition_docs(n_docs, threads, |d| corpus.doc_entries(d as u32).len() as u64);
 
         // Init: per partition, its documents' N_kj and a partial N_wk.
         let init: Vec<(Vec<f64>, Vec<f64>)> = ranges
@@ -181,19 +166,10 @@ pub fn train_spot_em(
         let mut phi = vec![0f32; v * k];
         for w in 0..v {
             for t in 0..k {
-                phi[w * k + t] = if nk[t] > 0.0 {
-                    (nwk[w * k + t] / nk[t]) as f32
-                } else {
-                    0.0
-                };
+                phi[w * k + t] = if nk[t] > 0.0 { (nwk[w * k + t] / nk[t]) as f32 } else { 0.0 };
             }
         }
-        let stats = TrainStats {
-            iterations: cfg.iterations,
-            tokens,
-            threads: ranges.len(),
-            seconds,
-        };
+        let stats = TrainStats { iterations: cfg.iterations, tokens, threads: ranges.len(), seconds };
         (TopicModel { k, phi, theta }, stats)
     })
 }
@@ -212,22 +188,10 @@ mod tests {
     #[test]
     fn rejects_priors_not_above_one() {
         let p = generate(2, 3, 4, 5, 1);
-        let cfg = EmConfig {
-            alpha: 0.5,
-            ..EmConfig::default()
-        };
-        assert!(matches!(
-            train_spot_em(&p.corpus, &cfg),
-            Err(LdaError::BadPrior(_))
-        ));
-        let cfg = EmConfig {
-            eta: 1.0,
-            ..EmConfig::default()
-        };
-        assert!(matches!(
-            train_spot_em(&p.corpus, &cfg),
-            Err(LdaError::BadPrior(_))
-        ));
+        let cfg = EmConfig { alpha: 0.5, ..EmConfig::default() };
+        assert!(matches!(train_spot_em(&p.corpus, &cfg), Err(LdaError::BadPrior(_))));
+        let cfg = EmConfig { eta: 1.0, ..EmConfig::default() };
+        assert!(matches!(train_spot_em(&p.corpus, &cfg), Err(LdaError::BadPrior(_))));
     }
 
     #[test]
@@ -237,54 +201,32 @@ mod tests {
         b.add("d", "a", 3);
         b.add("d", "b", 1);
         let corpus = b.build();
-        let cfg = EmConfig {
-            k: 2,
-            iterations: 0,
-            threads: 1,
-            seed: 4,
-            ..EmConfig::default()
-        };
+        let cfg = EmConfig { k: 2, iterations: 0, threads: 1, seed: 4, ..EmConfig::default() };
         let (m0, _) = train_spot_em(&corpus, &cfg).expect("init");
-        let cfg1 = EmConfig {
-            iterations: 1,
-            ..cfg
-        };
+        let cfg1 = EmConfig { iterations: 1, ..cfg };
         let (m1, _) = train_spot_em(&corpus, &cfg1).expect("one iteration");
         // Reconstruct the initial counts from the zero-iteration model:
         // with one document, N_kj = θ·4 and N_wk = φ_k(w)·N_k with N_k = N_kj.
-        let nkj: Vec<f64> = m0
-            .theta_row(0)
-            .iter()
-            .map(|&x| f64::from(x) * 4.0)
-            .collect();
+        let nkj: Vec<f64> = m0.theta_row(0).iter().map(|&x| f64::from(x) * 4.0).collect();
         let nwk = |w: usize, t: usize| f64::from(m0.phi_row(w)[t]) * nkj[t];
         let (a1, e1) = (0.02, 0.001);
         let mut new_kj = [0f64; 2];
         for (w, n) in [(0usize, 3.0), (1, 1.0)] {
-            let g: Vec<f64> = (0..2)
-                .map(|t| (nwk(w, t) + e1) * (nkj[t] + a1) / (nkj[t] + 2.0 * e1))
-                .collect();
+            let g: Vec<f64> = (0..2).map(|t| (nwk(w, t) + e1) * (nkj[t] + a1) / (nkj[t] + 2.0 * e1)).collect();
             let s: f64 = g.iter().sum();
             for t in 0..2 {
                 new_kj[t] += n * g[t] / s;
             }
         }
         for (t, want) in new_kj.iter().enumerate() {
-            assert!(
-                (f64::from(m1.theta_row(0)[t]) - want / 4.0).abs() < 1e-5,
-                "{t}"
-            );
+            assert!((f64::from(m1.theta_row(0)[t]) - want / 4.0).abs() < 1e-5, "{t}");
         }
     }
 
     #[test]
     fn deterministic_and_normalised() {
         let p = generate(3, 4, 40, 30, 5);
-        let cfg = EmConfig {
-            k: 3,
-            threads: 2,
-            ..EmConfig::default()
-        };
+        let cfg = EmConfig { k: 3, threads: 2, ..EmConfig::default() };
         let (a, _) = train_spot_em(&p.corpus, &cfg).expect("train");
         let (b, _) = train_spot_em(&p.corpus, &cfg).expect("train");
         assert_eq!(a, b);
@@ -303,13 +245,7 @@ mod tests {
     #[test]
     fn planted_topics_are_recovered() {
         let p = generate(5, 10, 300, 80, 11);
-        let cfg = EmConfig {
-            k: 5,
-            iterations: 200,
-            threads: 2,
-            seed: 3,
-            ..EmConfig::default()
-        };
+        let cfg = EmConfig { k: 5, iterations: 200, threads: 2, seed: 3, ..EmConfig::default() };
         let (m, _) = train_spot_em(&p.corpus, &cfg).expect("train");
         let learned: Vec<Vec<f32>> = (0..5).map(|t| m.topic(t)).collect();
         let l1 = matched_l1(&p.topics, &learned);

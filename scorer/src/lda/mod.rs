@@ -2,7 +2,8 @@
 //! (document–topic) tables, and the two trainers.
 //!
 //! * [`gibbs`]: the default, a multi-threaded collapsed Gibbs sampler
-//!   (AD-LDA partitioning, dense f32 lane sampling for small K).
+//!   (AD-LDA partitioning; for K ≤ 32 a register-resident SIMD kernel that
+//!   works per (document, word) run).
 //! * [`em`]: `spot-em`, Spark MLlib's MAP-EM exactly as Spot ran it.
 //!
 //! Both produce a [`TopicModel`] whose φ is stored **word-major** (for each
@@ -73,9 +74,7 @@ impl TopicModel {
 
     /// Topic `t` as a distribution over words (a column of φ).
     pub fn topic(&self, t: usize) -> Vec<f32> {
-        (0..self.num_words())
-            .map(|w| self.phi[w * self.k + t])
-            .collect()
+        (0..self.num_words()).map(|w| self.phi[w * self.k + t]).collect()
     }
 
     /// Mean per-token log-likelihood of a corpus under the model,
@@ -85,11 +84,7 @@ impl TopicModel {
         let mut ll = 0.0;
         let mut n = 0u64;
         for e in &corpus.entries {
-            let p: f64 = crate::score::dot(
-                self.theta_row(e.doc as usize),
-                self.phi_row(e.word as usize),
-            )
-            .into();
+            let p: f64 = crate::score::dot(self.theta_row(e.doc as usize), self.phi_row(e.word as usize)).into();
             ll += e.count as f64 * p.max(1e-300).ln();
             n += e.count;
         }
@@ -113,21 +108,13 @@ pub struct TrainStats {
 impl TrainStats {
     /// Token-iterations per second over all threads.
     pub fn token_iterations_per_sec(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.tokens as f64 * self.iterations as f64 / self.seconds
-        } else {
-            0.0
-        }
+        if self.seconds > 0.0 { self.tokens as f64 * self.iterations as f64 / self.seconds } else { 0.0 }
     }
 }
 
 /// Splits documents `0..n` into `parts` contiguous ranges of about equal
 /// weight (`weight(d)`), so each thread gets a similar number of tokens.
-pub(crate) fn partition_docs(
-    n: usize,
-    parts: usize,
-    weight: impl Fn(usize) -> u64,
-) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn partition_docs(n: usize, parts: usize, weight: impl Fn(usize) -> u64) -> Vec<std::ops::Range<usize>> {
     let parts = parts.max(1);
     let total: u64 = (0..n).map(&weight).sum();
     let mut out = Vec::with_capacity(parts);
@@ -148,14 +135,8 @@ pub(crate) fn partition_docs(
 
 /// Runs `f` on a rayon pool with `threads` threads (0 = rayon's default),
 /// returning the effective thread count too.
-pub(crate) fn with_pool<T: Send>(
-    threads: usize,
-    f: impl FnOnce(usize) -> T + Send,
-) -> Result<T, LdaError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| LdaError::ThreadPool(e.to_string()))?;
+pub(crate) fn with_pool<T: Send>(threads: usize, f: impl FnOnce(usize) -> T + Send) -> Result<T, LdaError> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| LdaError::ThreadPool(e.to_string()))?;
     let n = pool.current_num_threads();
     Ok(pool.install(|| f(n)))
 }
@@ -181,11 +162,7 @@ pub(crate) mod planted {
         let mut topics = vec![vec![0f32; v]; k];
         for (t, row) in topics.iter_mut().enumerate() {
             for (w, p) in row.iter_mut().enumerate() {
-                *p = if w / block == t {
-                    0.95 / block as f32
-                } else {
-                    0.05 / (v - block) as f32
-                };
+                *p = if w / block == t { 0.95 / block as f32 } else { 0.05 / (v - block) as f32 };
             }
         }
         let mut rng = Rng::new(seed);
