@@ -74,7 +74,11 @@ pub fn run(global: &Global, args: CaptureArgs) -> Result<Outcome> {
         signal_hook::flag::register(sig, shutdown.clone()).context("installing signal handlers")?;
     }
 
-    let source = open_source(kind, &cfg.source(&iface)).with_context(|| format!("opening {} capture on {iface}", kind.as_str()))?;
+    let mut source_cfg = cfg.source(&iface, &data);
+    if let Some(sample) = source_cfg.xdp.sample.as_mut() {
+        sample.sensor = pipeline_cfg.writer.sensor.clone();
+    }
+    let source = open_source(kind, &source_cfg).with_context(|| format!("opening {} capture on {iface}", kind.as_str()))?;
     let info = source.info();
     let registry = Registry::new();
     registry.gauge(Metric::BuildInfo, &[("version", env!("CARGO_PKG_VERSION"))])?.set(1.0);
@@ -119,6 +123,15 @@ pub fn summary(r: &PipelineReport, data: &Path) -> String {
         r.source_stats.interface_drops,
         r.packet_ring_drops
     );
+    if r.source_stats.kernel_dns_ring_drops + r.source_stats.kernel_flow_ring_drops > 0 {
+        let _ = writeln!(
+            out,
+            "  kernel rings full {:>9}  (dns records dropped {}, flow ends merged {})",
+            r.source_stats.kernel_dns_ring_drops + r.source_stats.kernel_flow_ring_drops,
+            r.source_stats.kernel_dns_ring_drops,
+            r.source_stats.kernel_flow_ring_drops
+        );
+    }
     let _ = writeln!(out, "  flow packets   {:>12}", r.decode.flow_packets);
     let _ = writeln!(out, "  skipped        {:>12}", r.decode.skipped_total());
     for (reason, n) in osprey_capture::live::pipeline::skipped_by_reason(&r.decode) {

@@ -87,6 +87,18 @@ pub enum CaptureSource {
     Xdp,
 }
 
+/// How the XDP program is attached (`[capture] xdp_attach`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpAttach {
+    /// Native (in the driver) if the driver supports it, else generic.
+    Auto,
+    /// Native only (fail otherwise).
+    Native,
+    /// Generic (skb) only: works on any interface, slower.
+    Generic,
+}
+
 /// `[capture]`: the live capture daemon. Segment batch size and record limit
 /// come from `[segment]`, the flow table from `[flow]`, DNS ports from `[dns]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +106,12 @@ pub enum CaptureSource {
 pub struct CaptureSection {
     /// Interface to capture on (`--iface` overrides).
     pub interface: Option<String>,
-    /// Capture source: `afpacket` or `xdp` (`--source` overrides).
+    /// Capture source: `afpacket` or `xdp` (`--source` overrides). The
+    /// default stays `afpacket` even where root and BPF are available: it
+    /// changes nothing on the interface, while `xdp` attaches a program to
+    /// it (exclusive: it fails if another XDP program is attached) and its
+    /// generic-mode fallback slows every packet of that interface. `osprey
+    /// capture --iface IF` alone works everywhere; `--source xdp` is one flag.
     pub source: CaptureSource,
     /// Segments are also cut at every multiple of this many seconds of wall-clock time.
     pub rotate_interval_secs: u64,
@@ -117,6 +134,28 @@ pub struct CaptureSection {
     pub ignore_outgoing: bool,
     /// Address of the Prometheus `/metrics` endpoint (`--metrics-listen` overrides).
     pub metrics_listen: String,
+    /// `xdp` source: attach natively (driver), generically, or native-then-generic.
+    pub xdp_attach: XdpAttach,
+    /// `xdp` source: size of the kernel's DNS ring (a power of two, whole pages).
+    pub xdp_dns_ring_bytes: u32,
+    /// `xdp` source: hand DNS over TCP, UDP IP fragments and UDP DNS messages
+    /// longer than 512 bytes to AF_XDP sockets so they are decoded completely.
+    /// XDP cannot copy a packet: these packets no longer reach this host's
+    /// own network stack. Only for a mirror/SPAN port or TAP, never for an
+    /// interface the host itself uses (its own DNS over TCP would break).
+    pub af_xdp_dns: bool,
+    /// `xdp` source: TCP ports whose traffic is DNS (at most 4; each also in `[dns] ports`).
+    pub af_xdp_tcp_dns_ports: Vec<u16>,
+    /// `xdp` source: write 1 in this many packets (per CPU) as pcapng
+    /// segments under DATA/pcap/ (0: off). Like `af_xdp_dns`, sampled
+    /// packets are taken from the host stack: mirror ports only.
+    pub af_xdp_sample_every_packets: u32,
+    /// `xdp` source: UMEM frames (2 KiB each) per AF_XDP socket, a power of two.
+    pub af_xdp_frames: u32,
+    /// `xdp` source: try a zero-copy AF_XDP binding first (falls back to copy mode).
+    pub af_xdp_zero_copy: bool,
+    /// Close a pcapng sample segment once it holds this many bytes.
+    pub sample_max_segment_bytes: u64,
 }
 
 impl Default for CaptureSection {
@@ -136,6 +175,14 @@ impl Default for CaptureSection {
             promiscuous: s.promiscuous,
             ignore_outgoing: s.ignore_outgoing,
             metrics_listen: "127.0.0.1:9477".into(),
+            xdp_attach: XdpAttach::Auto,
+            xdp_dns_ring_bytes: s.xdp.dns_ring_bytes,
+            af_xdp_dns: s.xdp.af_xdp_dns,
+            af_xdp_tcp_dns_ports: s.xdp.tcp_dns_ports.clone(),
+            af_xdp_sample_every_packets: s.xdp.sample_every,
+            af_xdp_frames: s.xdp.af_xdp_frames,
+            af_xdp_zero_copy: true,
+            sample_max_segment_bytes: 256 << 20,
         }
     }
 }
@@ -238,6 +285,18 @@ impl Config {
         if c.snaplen_bytes < 64 {
             bail!("capture.snaplen_bytes must be at least 64");
         }
+        if c.af_xdp_tcp_dns_ports.len() > 4 || c.af_xdp_tcp_dns_ports.iter().any(|p| !self.dns.ports.contains(p)) {
+            bail!("capture.af_xdp_tcp_dns_ports: at most 4 ports, each also listed in dns.ports");
+        }
+        if !c.af_xdp_frames.is_power_of_two() || c.af_xdp_frames < 64 {
+            bail!("capture.af_xdp_frames must be a power of two >= 64");
+        }
+        if !c.xdp_dns_ring_bytes.is_power_of_two() || c.xdp_dns_ring_bytes < 4096 {
+            bail!("capture.xdp_dns_ring_bytes must be a power of two >= 4096");
+        }
+        if c.sample_max_segment_bytes == 0 {
+            bail!("capture.sample_max_segment_bytes must be > 0");
+        }
         Ok(())
     }
 
@@ -279,15 +338,43 @@ impl Config {
         p
     }
 
-    /// The capture source settings for `iface`.
-    pub fn source(&self, iface: &str) -> osprey_capture::live::SourceConfig {
+    /// The capture source settings for `iface` (pcapng samples, if any,
+    /// go under `data` as `sensor`).
+    pub fn source(&self, iface: &str, data: &Path) -> osprey_capture::live::SourceConfig {
+        use osprey_capture::kernel::AttachRequest;
+        use osprey_capture::live::afxdp::ZeroCopy;
         let c = &self.capture;
+        let ingest = self.ingest();
+        let xdp = osprey_capture::live::xdp::XdpConfig {
+            attach: match c.xdp_attach {
+                XdpAttach::Auto => AttachRequest::Auto,
+                XdpAttach::Native => AttachRequest::Native,
+                XdpAttach::Generic => AttachRequest::Generic,
+            },
+            flow: ingest.flow.clone(),
+            dns_ports: self.dns.ports.clone(),
+            dns_ring_bytes: c.xdp_dns_ring_bytes,
+            af_xdp_dns: c.af_xdp_dns,
+            tcp_dns_ports: c.af_xdp_tcp_dns_ports.clone(),
+            sample_every: c.af_xdp_sample_every_packets,
+            sample: (c.af_xdp_sample_every_packets > 0).then(|| osprey_capture::live::pcapng_segments::SampleConfig {
+                data: data.to_path_buf(),
+                sensor: self.data.sensor.clone(),
+                max_segment_bytes: c.sample_max_segment_bytes,
+                rotate_interval: std::time::Duration::from_secs(c.rotate_interval_secs),
+                queue_packets: 65_536,
+            }),
+            af_xdp_frames: c.af_xdp_frames,
+            zero_copy: if c.af_xdp_zero_copy { ZeroCopy::Auto } else { ZeroCopy::Off },
+            ..osprey_capture::live::xdp::XdpConfig::default()
+        };
         osprey_capture::live::SourceConfig {
             iface: iface.to_string(),
             snaplen_bytes: c.snaplen_bytes,
             socket_buffer_bytes: c.socket_buffer_bytes,
             promiscuous: c.promiscuous,
             ignore_outgoing: c.ignore_outgoing,
+            xdp,
         }
     }
 }
@@ -355,6 +442,36 @@ mod tests {
         assert!(err(env(&[("OSPREY_CAPTURE__FLUSH_INTERVAL_SECS", "0")])).contains("flush_interval_secs"));
         assert!(err(env(&[("OSPREY_CAPTURE__SOURCE", "pcap")])).contains("source"));
         assert!(err(env(&[("OSPREY_CAPTURE__RING_SLOTS", "5")])).contains("ring_slots"));
+    }
+
+    #[test]
+    fn xdp_settings_are_safe_by_default_and_reach_the_source() {
+        let c = Config::load(None, env(&[])).expect("defaults");
+        assert!(!c.capture.af_xdp_dns, "nothing is taken from the host stack unless asked");
+        assert_eq!(c.capture.af_xdp_sample_every_packets, 0);
+        let s = c.source("eth1", Path::new("/d"));
+        assert!(!s.xdp.af_xdp_dns && s.xdp.sample.is_none());
+        let c = Config::load(
+            None,
+            env(&[
+                ("OSPREY_CAPTURE__AF_XDP_DNS", "true"),
+                ("OSPREY_CAPTURE__AF_XDP_SAMPLE_EVERY_PACKETS", "100"),
+                ("OSPREY_CAPTURE__XDP_ATTACH", "generic"),
+                ("OSPREY_DATA__SENSOR", "edge7"),
+            ]),
+        )
+        .expect("env");
+        let s = c.source("eth1", Path::new("/d"));
+        assert!(s.xdp.af_xdp_dns);
+        assert_eq!(s.xdp.sample_every, 100);
+        assert_eq!(s.xdp.attach, osprey_capture::kernel::AttachRequest::Generic);
+        let sample = s.xdp.sample.expect("sample config");
+        assert_eq!((sample.data.as_path(), sample.sensor.as_str()), (Path::new("/d"), "edge7"));
+        assert_eq!(s.xdp.dns_ports, c.dns.ports);
+        let err = |e: Vec<(String, String)>| format!("{:#}", Config::load(None, e).expect_err("must fail"));
+        assert!(err(env(&[("OSPREY_CAPTURE__AF_XDP_TCP_DNS_PORTS", "[853]")])).contains("af_xdp_tcp_dns_ports"));
+        assert!(err(env(&[("OSPREY_CAPTURE__AF_XDP_FRAMES", "1000")])).contains("af_xdp_frames"));
+        assert!(err(env(&[("OSPREY_CAPTURE__XDP_ATTACH", "offload")])).contains("xdp_attach"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `osprey capture` argument handling that needs no privileges: missing
-//! interface, unknown interface, the XDP source before the kernel path
-//! exists, and a configuration the daemon rejects.
+//! interface, unknown interface (for both sources), and configurations the
+//! daemon rejects. Nothing here attaches to a real interface.
 
 use std::process::Command;
 
@@ -25,11 +25,21 @@ fn without_an_interface_it_says_how_to_give_one() {
 }
 
 #[test]
-fn the_xdp_source_is_a_clear_error_until_the_kernel_path_lands() {
+fn the_xdp_source_on_an_unknown_interface_is_a_clear_error() {
+    // Never attaches anything: the interface does not exist (and without
+    // root the program does not even load); either way the error names it.
     let dir = tempfile::tempdir().expect("tempdir");
-    let (code, err) = run(&["capture", "--iface", "lo", "--source", "xdp", "--data", dir.path().to_str().expect("utf-8")], &[]);
+    let (code, err) =
+        run(&["capture", "--iface", "osprey-nope9", "--source", "xdp", "--data", dir.path().to_str().expect("utf-8")], &[]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("xdp") && err.contains("--source afpacket"), "{err}");
+    assert!(err.contains("xdp") && err.contains("osprey-nope9"), "{err}");
+}
+
+#[test]
+fn af_xdp_settings_are_checked_before_capturing() {
+    let (code, err) = run(&["capture", "--iface", "lo", "--source", "xdp"], &[("OSPREY_CAPTURE__AF_XDP_FRAMES", "100")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("af_xdp_frames"), "{err}");
 }
 
 #[test]

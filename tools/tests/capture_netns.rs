@@ -420,3 +420,228 @@ fn under_overload_sent_equals_stored_plus_counted_drops() {
     assert_eq!(sent.len() as u64, received + socket + iface, "every sent frame reached the socket or was counted");
     assert_eq!(sent.len() as u64, stored_packets + skipped + refused + socket + iface + ring, "sent = stored + counted drops");
 }
+
+// ---- the XDP source (`--source xdp`, `OSPREY_CAPTURE__SOURCE=xdp`) ----
+
+/// The numbers in parentheses of the summary's `dropped` line: socket, interface, ring.
+fn summary_drops(stderr: &str) -> (u64, u64, u64) {
+    let l = stderr.lines().find(|l| l.trim_start().starts_with("dropped")).unwrap_or_else(|| panic!("no drops line:\n{stderr}"));
+    let nums: Vec<u64> = l.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(nums.len(), 4, "{l}");
+    (nums[1], nums[2], nums[3])
+}
+
+/// Every packet of the pcapng sample segments under `data/pcap`.
+fn sampled_packets(data: &Path) -> (usize, u64) {
+    let mut stack = vec![data.join("pcap")];
+    let (mut files, mut packets) = (0, 0);
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = e.file_name().to_string_lossy().into_owned();
+                assert!(name.starts_with("e2e-") && name.ends_with(".pcapng"), "unexpected file {}", p.display());
+                let bytes = std::fs::read(&p).expect("read");
+                let mut r = osprey_capture::pcap::CaptureReader::new(&bytes).expect("a pcapng segment");
+                while let Some(pk) = r.next_packet() {
+                    pk.expect("packet");
+                    packets += 1;
+                }
+                files += 1;
+            }
+        }
+    }
+    (files, packets)
+}
+
+#[test]
+fn xdp_source_with_af_xdp_stores_what_offline_ingest_stores() {
+    if !can_run() {
+        return;
+    }
+    let tb = Testbed::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut d = Daemon::start(
+        &tb,
+        data.path(),
+        &[
+            ("OSPREY_CAPTURE__SOURCE", "xdp"),
+            ("OSPREY_CAPTURE__AF_XDP_DNS", "true"),
+            ("OSPREY_CAPTURE__AF_XDP_SAMPLE_EVERY_PACKETS", "10"),
+        ],
+    );
+    // Ordinary flows and UDP DNS (kernel records), plus DNS over TCP, DNS
+    // in IPv4 and IPv6 fragments and long UDP DNS messages (AF_XDP), ~20k frames/s.
+    let mut frames: Vec<Vec<u8>> = workload(2_000, 1_000, 0).into_iter().map(|(_, f)| f).collect();
+    frames.extend(af_xdp_workload(150));
+    let sent = send(&tb.gen_ns, frames, 100, Duration::from_millis(5));
+    let m = wait_quiet(&d, &tb, sent.len() as u64);
+    assert!(
+        m.contains("osprey_capture_info{iface=\"cap0\",source=\"xdp\",mode=\"xdp_native\"} 1")
+            || m.contains("osprey_capture_info{iface=\"cap0\",source=\"xdp\",mode=\"xdp_generic\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("osprey_af_xdp_info{iface=\"cap0\",mode=\"copy\"} 1"), "veth binds in copy mode: {m}");
+    let sample_class = metric(&m, "osprey_af_xdp_redirected_packets_total{iface=\"cap0\",class=\"sample\"}");
+    for class in ["tcp_dns", "fragment", "large_dns"] {
+        assert!(metric(&m, &format!("osprey_af_xdp_redirected_packets_total{{iface=\"cap0\",class=\"{class}\"}}")) > 0, "{class}: {m}");
+    }
+    d.signal(libc::SIGINT);
+    let (code, stderr) = d.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(summary_drops(&stderr), (0, 0, 0), "nothing dropped at this rate: {stderr}");
+
+    let (flows, dns) = stored(data.path());
+    let (flows, other_f) = in_range_flows(flows);
+    let (dns, other_d) = in_range_dns(dns);
+    assert!(other_f.is_empty() && other_d.is_empty(), "no traffic outside the test ranges: {other_f:?} {other_d:?}");
+    let (want_f, want_d) = offline(&pcap(&sent), IngestConfig::default());
+    assert_eq!(keys(&flows, flow_key), keys(&want_f, flow_key), "flows differ from offline ingest");
+    assert_eq!(keys(&dns, dns_key), keys(&want_d, dns_key), "DNS records differ from offline ingest");
+    let tcp_dns = dns.iter().filter(|r| r.transport == osprey_segment::DnsTransport::Tcp).count();
+    assert_eq!(tcp_dns, 300, "every DNS-over-TCP message came through AF_XDP");
+    assert!(dns.iter().any(|r| r.qname.starts_with("frag")) && dns.iter().any(|r| r.qname.starts_with("large")));
+
+    // The sample: 1 in 10 packets per CPU, every one of them in a pcapng segment.
+    let (files, packets) = sampled_packets(data.path());
+    assert!(files >= 1);
+    assert_eq!(packets, sample_class, "every sampled packet is stored");
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let total = sent.len() as u64;
+    assert!(packets + ncpu >= total / 10 && packets <= total / 10 + ncpu, "{packets} sampled of {total}");
+}
+
+#[test]
+fn xdp_af_xdp_under_overload_sent_equals_stored_plus_counted_drops() {
+    if !can_run() {
+        return;
+    }
+    let tb = Testbed::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    // Tiny UMEM and packet ring: the AF_XDP side must lose packets.
+    let mut d = Daemon::start(
+        &tb,
+        data.path(),
+        &[
+            ("OSPREY_CAPTURE__SOURCE", "xdp"),
+            ("OSPREY_CAPTURE__AF_XDP_DNS", "true"),
+            ("OSPREY_CAPTURE__AF_XDP_FRAMES", "64"),
+            ("OSPREY_CAPTURE__RING_CAPACITY", "64"),
+        ],
+    );
+    // 60k UDP DNS responses longer than the kernel's copy: each one is
+    // decoded from its AF_XDP packet, or lost on a counted drop.
+    let frames: Vec<Vec<u8>> = (0..60_000u32)
+        .map(|i| {
+            let msg = big_dns_response(i as u16, &format!("o{}.osprey.test", i % 1000), 40);
+            udp(v4_server(53), 53, v4_client(i % 4000), 20_000 + (i % 30_000) as u16, &msg)
+        })
+        .collect();
+    let sent = send(&tb.gen_ns, frames, 0, Duration::ZERO);
+    let m = wait_quiet(&d, &tb, sent.len() as u64);
+    let received = metric(&m, "osprey_capture_received_packets_total{iface=\"cap0\"}");
+    let large = metric(&m, "osprey_af_xdp_redirected_packets_total{iface=\"cap0\",class=\"large_dns\"}");
+    let undecodable = sum_metric(&m, "osprey_dns_undecodable_messages_total");
+    d.signal(libc::SIGINT);
+    let (code, stderr) = d.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    let (socket, _iface, ring) = summary_drops(&stderr);
+    let (_, dns) = stored(data.path());
+    eprintln!("sent {} kernel saw {received} redirected {large} stored {} drops: socket {socket} ring {ring}; undecodable {undecodable}", sent.len(), dns.len());
+    assert_eq!(received, sent.len() as u64, "the XDP program saw every frame");
+    assert_eq!(large, sent.len() as u64, "and redirected every one");
+    assert!(socket + ring > 0, "the test overloaded the AF_XDP side: {stderr}");
+    assert_eq!(sent.len() as u64, dns.len() as u64 + socket + ring + undecodable, "sent = stored + counted drops");
+}
+
+/// Frames of `path` rewritten by `tcprewrite --pnat` into the test ranges,
+/// keeping only what can be checked to carry test-range addresses only:
+/// Ethernet frames that decode, TCP or UDP (no ICMP: errors quote other
+/// headers), no UDP tunnels (VXLAN, Geneve: inner headers are not
+/// rewritten), both addresses in range, and no larger than the veth MTU.
+/// `None` (with the reason printed) if tcprewrite fails on the file.
+fn pnat_frames(path: &Path, out: &Path) -> Option<Vec<Vec<u8>>> {
+    let res = Command::new("tcprewrite")
+        .arg("--pnat=0.0.0.0/0:198.18.0.0/16,[::/0]:[2001:2:0:1::/64]")
+        .arg("--infile")
+        .arg(path)
+        .arg("--outfile")
+        .arg(out)
+        .output()
+        .expect("tcprewrite");
+    if !res.status.success() {
+        eprintln!("skipping {}: tcprewrite: {}", path.display(), String::from_utf8_lossy(&res.stderr).trim());
+        return None;
+    }
+    let bytes = std::fs::read(out).expect("read rewritten");
+    let mut r = osprey_capture::pcap::CaptureReader::new(&bytes).ok()?;
+    let mut frames = Vec::new();
+    while let Some(Ok(p)) = r.next_packet() {
+        if p.link_type != osprey_capture::pcap::LinkType::Ethernet || p.data.len() > 1514 || p.data.len() < p.orig_len as usize {
+            continue;
+        }
+        let Ok(m) = osprey_capture::packet::decode_frame(p.link_type, p.data, p.orig_len) else { continue };
+        let tunnel = m.proto == 17 && [4789, 4790, 6081].iter().any(|t| *t == m.src_port || *t == m.dst_port);
+        if !matches!(m.proto, 6 | 17) || tunnel || !in_test_ranges(&m.src_ip()) || !in_test_ranges(&m.dst_ip()) {
+            continue;
+        }
+        frames.push(p.data.to_vec());
+    }
+    Some(frames)
+}
+
+#[test]
+fn xdp_source_on_pnat_replays_of_shared_captures_matches_offline_ingest() {
+    if !can_run() {
+        return;
+    }
+    if Command::new("tcprewrite").arg("--version").output().is_err() {
+        eprintln!("SKIP: tcprewrite (tcpreplay) is not installed");
+        return;
+    }
+    let shared = shared_captures();
+    let picks: Vec<_> = ["ndpi__dns_fragmented.pcap", "compactor__dns.pcap", "zeek__dns-two-responses.pcap"]
+        .iter()
+        .filter_map(|name| shared.iter().find(|p| p.file_name().is_some_and(|f| f == *name)))
+        .collect();
+    if picks.is_empty() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut frames = Vec::new();
+    for (i, p) in picks.iter().enumerate() {
+        let Some(f) = pnat_frames(p, &tmp.path().join(format!("{i}.pcap"))) else { continue };
+        eprintln!("{}: {} frames to replay", p.display(), f.len());
+        frames.extend(f);
+    }
+    assert!(!frames.is_empty());
+    let tb = Testbed::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut d = Daemon::start(&tb, data.path(), &[("OSPREY_CAPTURE__SOURCE", "xdp"), ("OSPREY_CAPTURE__AF_XDP_DNS", "true")]);
+    let sent = send(&tb.gen_ns, frames, 50, Duration::from_millis(5));
+    let _ = wait_quiet(&d, &tb, sent.len() as u64);
+    d.signal(libc::SIGINT);
+    let (code, stderr) = d.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(summary_drops(&stderr), (0, 0, 0), "{stderr}");
+    let (flows, dns) = stored(data.path());
+    let (flows, _) = in_range_flows(flows);
+    let (dns, _) = in_range_dns(dns);
+    let (want_f, want_d) = offline(&pcap(&sent), IngestConfig::default());
+    // A flow that closed (FIN both ways, RST) near the end ends live when its
+    // linger passes on the kernel's clock, offline at the end of input
+    // (`flush`): the end reasons of closed flows may differ, nothing else.
+    let key = |f: &FlowRecord| {
+        let reason = match f.end_reason {
+            osprey_segment::EndReason::Fin | osprey_segment::EndReason::Rst | osprey_segment::EndReason::Flush => "closed-or-flushed".to_string(),
+            r => format!("{r:?}"),
+        };
+        format!("{} {reason}", flow_key(&FlowRecord { end_reason: osprey_segment::EndReason::Flush, ..f.clone() }))
+    };
+    assert_eq!(keys(&flows, key), keys(&want_f, key), "flows differ from offline ingest");
+    assert_eq!(keys(&dns, dns_key), keys(&want_d, dns_key), "DNS records differ from offline ingest");
+    eprintln!("{} frames: {} flows, {} DNS records identical to offline ingest", sent.len(), flows.len(), dns.len());
+}

@@ -125,6 +125,13 @@ pub const RINGS: [&str; 2] = ["packets", "records"];
 /// Kernel rings (the XDP path), as label values.
 pub const KERNEL_RINGS: [&str; 2] = ["dns", "flow_ends"];
 
+/// AF_XDP socket binding modes, as label values.
+pub const AF_XDP_MODES: [&str; 2] = ["copy", "zerocopy"];
+
+/// Classes of packets the XDP program redirects to AF_XDP sockets
+/// (`OSPREY_XSK_CLASS_*`), as label values.
+pub const AF_XDP_CLASSES: [&str; 4] = ["tcp_dns", "fragment", "large_dns", "sample"];
+
 const IFACE: LabelDesc = LabelDesc { name: "iface", values: LabelValues::Configured };
 const KIND: LabelDesc = LabelDesc { name: "kind", values: LabelValues::Fixed(&RECORD_KINDS) };
 const RING: LabelDesc = LabelDesc { name: "ring", values: LabelValues::Fixed(&RINGS) };
@@ -164,6 +171,18 @@ pub enum Metric {
     RingCapacity,
     /// `osprey_kernel_ring_dropped_records_total`
     KernelRingDroppedRecords,
+    /// `osprey_kernel_skipped_packets_total`
+    KernelSkippedPackets,
+    /// `osprey_kernel_flow_table_refused_packets_total`
+    KernelFlowTableRefusedPackets,
+    /// `osprey_af_xdp_info`
+    AfXdpInfo,
+    /// `osprey_af_xdp_redirected_packets_total`
+    AfXdpRedirectedPackets,
+    /// `osprey_sample_written_packets_total`
+    SampleWrittenPackets,
+    /// `osprey_sample_dropped_packets_total`
+    SampleDroppedPackets,
     /// `osprey_writer_segments_total`
     WriterSegments,
     /// `osprey_writer_bytes_total`
@@ -176,7 +195,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in exposition order.
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 26] = [
         Metric::BuildInfo,
         Metric::CaptureInfo,
         Metric::CaptureReceivedPackets,
@@ -193,6 +212,12 @@ impl Metric {
         Metric::RingOccupancy,
         Metric::RingCapacity,
         Metric::KernelRingDroppedRecords,
+        Metric::KernelSkippedPackets,
+        Metric::KernelFlowTableRefusedPackets,
+        Metric::AfXdpInfo,
+        Metric::AfXdpRedirectedPackets,
+        Metric::SampleWrittenPackets,
+        Metric::SampleDroppedPackets,
         Metric::WriterSegments,
         Metric::WriterBytes,
         Metric::WriterRecords,
@@ -289,6 +314,42 @@ impl Metric {
                 "Records the kernel programs could not put on a full kernel ring.",
                 Counter,
                 &[IFACE, LabelDesc { name: "ring", values: Fixed(&KERNEL_RINGS) }],
+            ),
+            Metric::KernelSkippedPackets => (
+                "osprey_kernel_skipped_packets_total",
+                "Packets the XDP program did not account to any flow, by decoder reason.",
+                Counter,
+                &[IFACE, LabelDesc { name: "reason", values: Fixed(&SKIP_REASONS) }],
+            ),
+            Metric::KernelFlowTableRefusedPackets => (
+                "osprey_kernel_flow_table_refused_packets_total",
+                "Packets the XDP program could not account because they would have created a flow in a full flow map.",
+                Counter,
+                &[IFACE],
+            ),
+            Metric::AfXdpInfo => (
+                "osprey_af_xdp_info",
+                "Always 1 per AF_XDP socket mode in use on an interface (copy or zero-copy).",
+                Gauge,
+                &[IFACE, LabelDesc { name: "mode", values: Fixed(&AF_XDP_MODES) }],
+            ),
+            Metric::AfXdpRedirectedPackets => (
+                "osprey_af_xdp_redirected_packets_total",
+                "Packets the XDP program handed to AF_XDP sockets, by class (a packet may be in several).",
+                Counter,
+                &[IFACE, LabelDesc { name: "class", values: Fixed(&AF_XDP_CLASSES) }],
+            ),
+            Metric::SampleWrittenPackets => (
+                "osprey_sample_written_packets_total",
+                "Sampled packets written into pcapng segments.",
+                Counter,
+                &[IFACE],
+            ),
+            Metric::SampleDroppedPackets => (
+                "osprey_sample_dropped_packets_total",
+                "Sampled packets dropped because the pcapng writer's queue was full.",
+                Counter,
+                &[IFACE],
             ),
             Metric::WriterSegments => {
                 ("osprey_writer_segments_total", "Segment files published under their final names.", Counter, &[KIND])
@@ -918,6 +979,16 @@ mod tests {
         for ring in KERNEL_RINGS {
             r.counter(Metric::KernelRingDroppedRecords, &[("iface", "eth0"), ("ring", ring)]).expect("ok");
         }
+        for reason in SKIP_REASONS {
+            r.counter(Metric::KernelSkippedPackets, &[("iface", "eth0"), ("reason", reason)]).expect("ok");
+        }
+        r.counter(Metric::KernelFlowTableRefusedPackets, &[("iface", "eth0")]).expect("ok");
+        r.gauge(Metric::AfXdpInfo, &[("iface", "eth0"), ("mode", "copy")]).expect("ok").set(1.0);
+        for class in AF_XDP_CLASSES {
+            r.counter(Metric::AfXdpRedirectedPackets, &[("iface", "eth0"), ("class", class)]).expect("ok").inc();
+        }
+        r.counter(Metric::SampleWrittenPackets, &[("iface", "eth0")]).expect("ok").add(9);
+        r.counter(Metric::SampleDroppedPackets, &[("iface", "eth0")]).expect("ok");
         for kind in RECORD_KINDS {
             r.counter(Metric::RingDroppedRecords, &[("kind", kind)]).expect("ok");
             r.counter(Metric::WriterSegments, &[("kind", kind)]).expect("ok").inc();

@@ -4,7 +4,10 @@
 //!
 //! - [`source`]: the [`CaptureSource`] trait (raw packets or ready records),
 //!   the [`Emitter`] sources hand them to, and [`open_source`];
-//! - [`afpacket`]: the `AF_PACKET` source (works today on any interface);
+//! - [`afpacket`]: the `AF_PACKET` source (works on any interface);
+//! - [`xdp`]: the kernel path as a source (XDP program: flows and DNS in the
+//!   kernel), with [`afxdp`] sockets for the packets it hands to userspace and
+//!   [`pcapng_segments`] for the optional packet sample;
 //! - [`replay`]: a source replaying a capture held in memory (tests, benchmarks);
 //! - the packet → records core is [`crate::decode`], shared with offline ingest;
 //! - [`ring`]: the bounded lock-free rings between stages and the batcher;
@@ -12,17 +15,20 @@
 //! - [`pipeline`]: the threads, their shutdown order, and the run report;
 //! - [`lock`]: one writer per sensor name, and removal of a crashed run's partial files.
 //!
-//! The kernel path (XDP programs, AF_XDP sockets) plugs in as another
+//! The kernel path (XDP program, AF_XDP sockets) is another
 //! [`CaptureSource`]: it hands ready flow and DNS records to the [`Emitter`]
 //! and, for AF_XDP, raw packets that the same decoder handles.
 
 pub mod afpacket;
+pub mod afxdp;
 pub mod lock;
+pub mod pcapng_segments;
 pub mod pipeline;
 pub mod replay;
 pub mod ring;
 pub mod source;
 pub mod writer;
+pub mod xdp;
 
 pub use pipeline::{Pipeline, PipelineConfig, PipelineReport};
 pub use source::{CaptureSource, Emitter, SourceConfig, SourceInfo, SourceKind, SourceState, SourceStats, open_source};
@@ -67,6 +73,15 @@ pub enum LiveError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The kernel path (loading, attaching, maps) failed.
+    #[error("XDP kernel path on {iface}")]
+    Kernel {
+        /// Interface name.
+        iface: String,
+        /// Why (boxed: it can carry a whole verifier log).
+        #[source]
+        source: Box<crate::kernel::KernelError>,
     },
     /// Writing segments failed.
     #[error("writing segments")]

@@ -10,7 +10,9 @@
 //! No stage ever makes the capture side wait: both rings drop and count when
 //! full. Shutdown (the `shutdown` flag, set by SIGINT/SIGTERM in the CLI, or
 //! the end of a replayed source) runs front to back: the capture thread stops
-//! polling and closes its source (detaching from the interface), the decoder
+//! polling, lets the source hand over what it still holds
+//! ([`CaptureSource::finish`]: the kernel path detaches, drains its rings and
+//! ends every flow in its map) and closes it (detaching from the interface), the decoder
 //! drains its ring, ends every open flow (reason `flush`) and hands over its
 //! last chunk (waiting for room now that nothing upstream can be blocked),
 //! and the writer drains its ring and publishes every open segment.
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use osprey_segment::partition::WriterConfig;
 
 use super::LiveError;
-use crate::decode::{DecodeConfig, DecodeStats, PacketDecoder};
+use crate::decode::{DecodeConfig, DecodeStats, PacketDecoder, RecordSink};
 use super::ring::{Batcher, PacketRing, RecordRing, mono_ns};
 use super::source::{CaptureSource, Emitter, SourceInfo, SourceState, SourceStats};
 use super::writer::{Published, SegmentStage, WriterMetrics, WriterSchedule};
@@ -196,6 +198,10 @@ impl Pipeline {
         let reg = &self.registry;
         let iface = info.iface.as_str();
         reg.gauge(Metric::CaptureInfo, &[("iface", iface), ("source", info.source), ("mode", info.mode)])?.set(1.0);
+        source.register_metrics(reg)?;
+        // A source that accounts flows itself (the kernel path) hands over raw
+        // packets only for their DNS: the decoder's flows are not kept.
+        let dns_only = source.accounts_flows();
 
         let (packets, decode_parker) = PacketRing::new(self.cfg.ring_capacity);
         let (records, writer_parker) = RecordRing::new(self.cfg.record_ring_capacity);
@@ -302,10 +308,11 @@ impl Pipeline {
                 .spawn(move || {
                     let mut dec = PacketDecoder::new(&decode_cfg);
                     let mut batcher = Batcher::new(records.clone());
-                    decode_loop(&mut dec, &mut batcher, &packets, &decode_parker, &shared, &mut dm);
+                    let mut sink = DecodeSink { batcher: &mut batcher, dns_only };
+                    decode_loop(&mut dec, &mut sink, &packets, &decode_parker, &shared, &mut dm);
                     // Shutdown: end every open flow and hand everything over.
-                    batcher.set_entered(mono_ns());
-                    let Ok(()) = dec.flush(&mut batcher);
+                    sink.batcher.set_entered(mono_ns());
+                    let Ok(()) = dec.flush(&mut sink);
                     let grace = if shared.failed.load(Ordering::Acquire) { Duration::ZERO } else { grace };
                     batcher.finish(grace);
                     dm.publish(dec.stats(), dec.flow_table().active_flows());
@@ -335,6 +342,10 @@ impl Pipeline {
                 synced.sync(&cm, &emitter, source.stats(), &packets, &records);
                 last_sync = Instant::now();
             }
+        }
+        if let Err(e) = source.finish(&mut emitter) {
+            tracing::error!("closing the capture source failed: {e}");
+            shared.fail(e);
         }
         emitter.finish(self.cfg.shutdown_grace);
         let source_stats = source.stats();
@@ -400,9 +411,30 @@ impl SyncState {
     }
 }
 
+/// The decoder's sink: the batcher, keeping only DNS records when the source
+/// accounts flows itself ([`CaptureSource::accounts_flows`]).
+struct DecodeSink<'a> {
+    batcher: &'a mut Batcher,
+    dns_only: bool,
+}
+
+impl RecordSink for DecodeSink<'_> {
+    type Error = std::convert::Infallible;
+    fn flow(&mut self, rec: osprey_segment::FlowRecord) -> Result<(), Self::Error> {
+        if !self.dns_only {
+            self.batcher.flow(rec);
+        }
+        Ok(())
+    }
+    fn dns(&mut self, rec: osprey_segment::DnsRecord) -> Result<(), Self::Error> {
+        self.batcher.dns(rec);
+        Ok(())
+    }
+}
+
 fn decode_loop(
     dec: &mut PacketDecoder,
-    batcher: &mut Batcher,
+    sink: &mut DecodeSink<'_>,
     packets: &PacketRing,
     parker: &crossbeam_utils::sync::Parker,
     shared: &Shared,
@@ -418,20 +450,20 @@ fn decode_loop(
         let mut n = 0usize;
         while let Some(p) = packets.pop() {
             last_packet = Some((p.ts_ns, Instant::now()));
-            batcher.set_entered(p.entered_ns);
+            sink.batcher.set_entered(p.entered_ns);
             let raw = RawPacket { ts_ns: p.ts_ns, link_type: p.link_type.unwrap_or(LinkType::Ethernet), orig_len: p.orig_len, data: &p.data };
-            let Ok(()) = dec.packet(&raw, batcher);
+            let Ok(()) = dec.packet(&raw, sink);
             packets.recycle(p.data);
             n += 1;
             if n >= 4096 {
                 break;
             }
         }
-        batcher.tick();
+        sink.batcher.tick();
         if last_publish.elapsed() >= Duration::from_millis(100) {
             if let Some((ts, at)) = last_packet {
                 let elapsed = i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX);
-                let Ok(()) = dec.advance(ts.saturating_add(elapsed), batcher);
+                let Ok(()) = dec.advance(ts.saturating_add(elapsed), sink);
             }
             dm.publish(dec.stats(), dec.flow_table().active_flows());
             last_publish = Instant::now();

@@ -8,10 +8,10 @@
 //! a full ring drops and counts.
 //!
 //! Implementations: [`super::afpacket::AfPacketSource`] (a plain packet
-//! socket, works on any interface today) and [`super::replay::ReplaySource`]
-//! (a capture file, for tests and benchmarks). The XDP/AF_XDP source of the
-//! kernel path will be a third implementation; [`open_source`] is where it
-//! plugs in.
+//! socket, works on any interface), [`super::xdp::XdpSource`] (the kernel
+//! path: ready flow and DNS records from the XDP program, plus the packets
+//! it hands to AF_XDP sockets) and [`super::replay::ReplaySource`] (a
+//! capture file, for tests and benchmarks). [`open_source`] opens the live ones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +91,25 @@ pub trait CaptureSource: Send {
     fn poll(&mut self, out: &mut Emitter, timeout: Duration) -> Result<SourceState, LiveError>;
     /// Its own counters, cumulative.
     fn stats(&mut self) -> SourceStats;
+    /// Registers the source's own metrics (kernel counters, modes) in
+    /// `registry`; called once before the first poll.
+    fn register_metrics(&mut self, registry: &crate::metrics::Registry) -> Result<(), LiveError> {
+        let _ = registry;
+        Ok(())
+    }
+    /// Called once after the last poll, before the source is dropped: hands
+    /// over whatever the source still holds (the kernel path ends every flow
+    /// in its map here). Must not wait for room downstream.
+    fn finish(&mut self, out: &mut Emitter) -> Result<(), LiveError> {
+        let _ = out;
+        Ok(())
+    }
+    /// Whether the source already accounts every packet into flows itself
+    /// (the kernel path): the decoder then keeps only the DNS records of the
+    /// raw packets it hands over, so no packet is counted into two flows.
+    fn accounts_flows(&self) -> bool {
+        false
+    }
 }
 
 /// The capture side's handle on the pipeline. Never waits.
@@ -114,6 +133,14 @@ impl Emitter {
     pub fn packet(&mut self, ts_ns: i64, orig_len: u32, link_type: LinkType, data: &[u8]) -> bool {
         self.received_packets += 1;
         self.received_bytes += u64::from(orig_len);
+        self.packets.push(ts_ns, orig_len, link_type, data)
+    }
+
+    /// Hands over a packet the source has already counted as received (the
+    /// kernel path counts every packet in the kernel, and hands a few of them
+    /// to userspace as well). Returns false if the packet ring was full.
+    #[inline]
+    pub fn extra_packet(&mut self, ts_ns: i64, orig_len: u32, link_type: LinkType, data: &[u8]) -> bool {
         self.packets.push(ts_ns, orig_len, link_type, data)
     }
 
@@ -169,6 +196,8 @@ pub struct SourceConfig {
     pub promiscuous: bool,
     /// Skip packets this host sends (`PACKET_IGNORE_OUTGOING`).
     pub ignore_outgoing: bool,
+    /// Settings of the XDP source.
+    pub xdp: super::xdp::XdpConfig,
 }
 
 impl SourceConfig {
@@ -180,18 +209,15 @@ impl SourceConfig {
             socket_buffer_bytes: 64 << 20,
             promiscuous: true,
             ignore_outgoing: false,
+            xdp: super::xdp::XdpConfig::default(),
         }
     }
 }
 
-/// Opens a source of `kind`. The XDP source is reported as unavailable until
-/// the kernel path's loader lands; this is the one place it will be added.
+/// Opens a source of `kind`.
 pub fn open_source(kind: SourceKind, cfg: &SourceConfig) -> Result<Box<dyn CaptureSource>, LiveError> {
     match kind {
         SourceKind::AfPacket => Ok(Box::new(super::afpacket::AfPacketSource::open(cfg)?)),
-        SourceKind::Xdp => Err(LiveError::SourceUnavailable {
-            source_kind: "xdp",
-            reason: "the XDP kernel path is not part of this build yet; use --source afpacket".into(),
-        }),
+        SourceKind::Xdp => Ok(Box::new(super::xdp::XdpSource::open(cfg)?)),
     }
 }

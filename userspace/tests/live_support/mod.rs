@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use osprey_capture::craft::{self, DnsBuilder, DnsHeader, PacketBuilder, PcapWriter, RData, Tcp, Udp, tcp_flags};
+use osprey_capture::craft::{self, DnsBuilder, DnsHeader, Ipv4, Ipv6, PacketBuilder, PcapWriter, RData, Tcp, Udp, ip_proto, tcp_flags};
 use osprey_capture::ingest::{IngestConfig, Ingestor};
 use osprey_segment::partition::{DataReader, TimeRange, read_all};
 use osprey_segment::{DnsRecord, FlowRecord, Kind};
@@ -42,12 +42,7 @@ pub fn udp(src: IpAddr, sp: u16, dst: IpAddr, dp: u16, payload: &[u8]) -> Vec<u8
 /// One TCP frame.
 pub fn tcp(src: IpAddr, sp: u16, dst: IpAddr, dp: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
-    PacketBuilder::new(&mut f)
-        .ethernet(OTHER_MAC, SRC_MAC)
-        .ip(src, dst)
-        .tcp(Tcp { seq, ..Tcp::new(sp, dp, flags) })
-        .payload(payload)
-        .finish();
+    PacketBuilder::new(&mut f).ethernet(OTHER_MAC, SRC_MAC).ip(src, dst).tcp(Tcp { seq, ..Tcp::new(sp, dp, flags) }).payload(payload).finish();
     f
 }
 
@@ -61,6 +56,87 @@ pub fn dns_msg(id: u16, name: &str, response: bool) -> Vec<u8> {
     }
     b.finish();
     m
+}
+
+/// A DNS response with `answers` A records: longer than the kernel's
+/// 512-byte DNS copy from about 30 answers on.
+pub fn big_dns_response(id: u16, name: &str, answers: u16) -> Vec<u8> {
+    let mut m = Vec::new();
+    let mut b = DnsBuilder::new(&mut m, DnsHeader::response(id, 0)).question(name, 1, 1);
+    for i in 0..answers {
+        b = b.answer(name, 60, RData::A(Ipv4Addr::new(198, 18, 201, (i & 0xff) as u8)));
+    }
+    b.finish();
+    m
+}
+
+/// A UDP datagram (`src:sp → dst:dp`, `payload`) as IP fragments carrying at
+/// most `per_fragment` bytes of it each (a multiple of 8), IPv4 or IPv6 after
+/// the addresses' family, with fragment id `id`.
+pub fn udp_fragments(src: IpAddr, sp: u16, dst: IpAddr, dp: u16, payload: &[u8], per_fragment: usize, id: u16) -> Vec<Vec<u8>> {
+    assert!(per_fragment.is_multiple_of(8) && per_fragment > 0);
+    let mut whole = Vec::new();
+    PacketBuilder::new(&mut whole).ip(src, dst).udp(Udp::new(sp, dp)).payload(payload).finish();
+    let l4 = if src.is_ipv4() { 20 } else { 40 };
+    let dgram = whole[l4..].to_vec();
+    let mut out = Vec::new();
+    for (k, part) in dgram.chunks(per_fragment).enumerate() {
+        let off = (k * per_fragment / 8) as u16;
+        let more = (k + 1) * per_fragment < dgram.len();
+        let mut f = Vec::new();
+        let b = PacketBuilder::new(&mut f).ethernet(OTHER_MAC, SRC_MAC);
+        let b = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                b.ipv4(Ipv4 { id, dont_fragment: false, more_fragments: more, fragment_offset: off, ..Ipv4::new(s, d) })
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(Ipv6::new(s, d)).ipv6_fragment(off, more, u32::from(id)),
+            _ => panic!("mixed address families"),
+        };
+        b.ip_protocol(ip_proto::UDP).payload(part).finish();
+        out.push(f);
+    }
+    out
+}
+
+/// A DNS exchange over TCP without FIN (so it ends the same way live and
+/// offline): handshake, the length-prefixed query, the length-prefixed response.
+pub fn tcp_dns_exchange(c: IpAddr, cp: u16, s: IpAddr, id: u16, name: &str, answers: u16) -> Vec<Vec<u8>> {
+    let q = dns_msg(id, name, false);
+    let r = big_dns_response(id, name, answers);
+    let framed = |m: &[u8]| {
+        let mut v = (m.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(m);
+        v
+    };
+    let (qf, rf) = (framed(&q), framed(&r));
+    vec![
+        tcp(c, cp, s, 53, tcp_flags::SYN, 1000, b""),
+        tcp(s, 53, c, cp, tcp_flags::SYN | tcp_flags::ACK, 5000, b""),
+        tcp(c, cp, s, 53, tcp_flags::ACK, 1001, b""),
+        tcp(c, cp, s, 53, tcp_flags::ACK | tcp_flags::PSH, 1001, &qf),
+        tcp(s, 53, c, cp, tcp_flags::ACK | tcp_flags::PSH, 5001, &rf),
+    ]
+}
+
+/// Traffic only the AF_XDP path completes: DNS over TCP, UDP DNS responses
+/// in IP fragments (v4 and v6), and UDP DNS messages longer than the kernel's
+/// DNS copy; `n` of each kind.
+pub fn af_xdp_workload(n: u32) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let c = v4_client(2000 + i);
+        let name = format!("tcp{i}.osprey.test");
+        out.extend(tcp_dns_exchange(c, 40_000 + i as u16, v4_server(54), 0x4000 + i as u16, &name, 3 + (i % 25) as u16));
+        let (c6, s6) = (v6(3, i as u16), v6(4, 53));
+        let (fc, fs) = if i % 2 == 0 { (v4_client(3000 + i), v4_server(55)) } else { (c6, s6) };
+        let name = format!("frag{i}.osprey.test");
+        let big = big_dns_response(0x5000 + i as u16, &name, 80);
+        out.push(udp(fc, 41_000 + i as u16, fs, 53, &dns_msg(0x5000 + i as u16, &name, false)));
+        out.extend(udp_fragments(fs, 53, fc, 41_000 + i as u16, &big, 600, 7000 + i as u16));
+        let name = format!("large{i}.osprey.test");
+        out.push(udp(v4_server(56), 53, v4_client(4000 + i), 42_000 + i as u16, &big_dns_response(0x6000 + i as u16, &name, 35)));
+    }
+    out
 }
 
 /// A mixed workload: `flows` UDP and TCP conversations (v4 and v6, a few
@@ -140,8 +216,19 @@ pub fn sorted<T: Debug>(v: &[T]) -> Vec<String> {
 pub fn flow_key(f: &FlowRecord) -> String {
     format!(
         "{} {}:{} > {}:{} vlan {} pk {}/{} by {}/{} fl {}/{} {:?}",
-        f.proto, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.vlan, f.packets, f.rev_packets, f.bytes, f.rev_bytes,
-        f.tcp_flags, f.rev_tcp_flags, f.end_reason
+        f.proto,
+        f.src_ip,
+        f.src_port,
+        f.dst_ip,
+        f.dst_port,
+        f.vlan,
+        f.packets,
+        f.rev_packets,
+        f.bytes,
+        f.rev_bytes,
+        f.tcp_flags,
+        f.rev_tcp_flags,
+        f.end_reason
     )
 }
 
