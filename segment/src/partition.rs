@@ -2,6 +2,8 @@
 //!
 //! Layout: `DATA/<kind>/YYYY/MM/DD/HH/<sensor>-<seq>.arrow`, partitioned by
 //! the UTC hour of each record's partition time (flow start, DNS/proxy ts).
+//! Within each record batch that [`PartitionedWriter`] writes, rows are in
+//! partition-time order (records with equal times keep their arrival order).
 //! Engines that read a directory of Arrow/Parquet files (DuckDB, Spark, Trino,
 //! pyarrow.dataset) can glob it; many sensors can write into one tree because
 //! file names carry the sensor.
@@ -157,14 +159,24 @@ impl<R: StoredRecord> PartitionedWriter<R> {
     /// Adds one record.
     pub fn push(&mut self, rec: R) -> Result<(), SegmentError> {
         let hour = rec.partition_ts().div_euclid(NS_PER_HOUR);
-        if !self.open.contains_key(&hour) && self.open.len() >= self.cfg.max_open_partitions {
+        // The common case (an open partition) costs one map lookup per record.
+        if let Some(part) = self.open.get_mut(&hour) {
+            part.pending.push(rec);
+            self.records += 1;
+            if part.pending.len() >= self.cfg.batch_rows {
+                self.flush_partition(hour)?;
+            }
+            return Ok(());
+        }
+        if self.open.len() >= self.cfg.max_open_partitions {
             let oldest = *self.open.keys().next().expect("non-empty: len >= max_open_partitions > 0");
             self.close_partition(oldest)?;
         }
-        let part = self.open.entry(hour).or_insert_with(|| OpenPartition { pending: Vec::new(), writer: None });
-        part.pending.push(rec);
+        let mut pending = Vec::with_capacity(self.cfg.batch_rows.min(4096));
+        pending.push(rec);
+        self.open.insert(hour, OpenPartition { pending, writer: None });
         self.records += 1;
-        if part.pending.len() >= self.cfg.batch_rows {
+        if self.cfg.batch_rows == 1 {
             self.flush_partition(hour)?;
         }
         Ok(())
@@ -180,9 +192,16 @@ impl<R: StoredRecord> PartitionedWriter<R> {
         if part.pending.is_empty() {
             return Ok(());
         }
+        // Rows go out in partition-time order. Flows leave a flow table in
+        // *end* order, so their start times are close but shuffled; sorted,
+        // consecutive timestamps share their high bytes and zstd matches them
+        // (16.4 instead of 20.9 B per flow on the shared captures). The sort
+        // is stable and adaptive: input already in order (DNS, most flows of
+        // a busy link) costs one pass.
+        part.pending.sort_by_key(R::partition_ts);
         let batch = R::to_batch(&part.pending)?;
-        let lo = part.pending.iter().map(R::partition_ts).min();
-        let hi = part.pending.iter().map(R::partition_ts).max();
+        let lo = part.pending.first().map(R::partition_ts);
+        let hi = part.pending.last().map(R::partition_ts);
         part.pending.clear();
         if part.writer.is_none() {
             let dir = partition_dir(&self.data, R::KIND, hour * NS_PER_HOUR);
@@ -436,4 +455,77 @@ pub fn read_all<R: StoredRecord>(data: &Path, range: TimeRange) -> Result<(Vec<R
         out.extend(R::from_batch(&batch)?);
     }
     Ok((out, reader.skipped().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::records::EndReason;
+
+    fn flow(ts_start: TimestampNs, port: u16) -> FlowRecord {
+        FlowRecord {
+            ts_start,
+            ts_end: ts_start + 1,
+            proto: 6,
+            src_ip: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+            src_port: port,
+            dst_ip: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+            dst_port: 443,
+            vlan: 0,
+            packets: 1,
+            bytes: 60,
+            rev_packets: 0,
+            rev_bytes: 0,
+            tcp_flags: 2,
+            rev_tcp_flags: 0,
+            end_reason: EndReason::Idle,
+        }
+    }
+
+    #[test]
+    fn batches_are_sorted_by_time_and_every_record_lands_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        // One open partition at a time and hours 0,0,1,0,1,1: each of the
+        // three switches and the end close a segment; within an hour rows
+        // arrive out of order.
+        let cfg = WriterConfig { sensor: "t".into(), batch_rows: 4, max_open_partitions: 1, ..WriterConfig::default() };
+        let mut w = PartitionedWriter::<FlowRecord>::new(dir, cfg).expect("writer");
+        let mut want = Vec::new();
+        for (i, hour) in [0i64, 0, 1, 0, 1, 1].into_iter().enumerate() {
+            for j in [3i64, 1, 2] {
+                let f = flow(hour * NS_PER_HOUR + j * 1000 + i as i64, (i * 3) as u16 + j as u16);
+                want.push(f.clone());
+                w.push(f).expect("push");
+            }
+        }
+        assert_eq!(w.records(), want.len() as u64);
+        let paths = w.finish().expect("finish");
+        assert_eq!(paths.len(), 4, "{paths:?}");
+        let mut got = Vec::new();
+        for p in &paths {
+            let mut r = SegmentReader::open(p).expect("open");
+            while let Some(b) = r.next_batch() {
+                let rows = schema::flows_from_batch(&b.expect("batch")).expect("rows");
+                assert!(rows.is_sorted_by_key(|f| f.ts_start), "{p:?}");
+                got.extend(rows);
+            }
+        }
+        let key = |f: &FlowRecord| (f.ts_start, f.src_port);
+        want.sort_by_key(key);
+        got.sort_by_key(key);
+        assert_eq!(got, want);
+
+        // batch_rows = 1: one batch per record, none left pending.
+        let cfg = WriterConfig { sensor: "one".into(), batch_rows: 1, ..WriterConfig::default() };
+        let mut w = PartitionedWriter::<FlowRecord>::new(dir, cfg).expect("writer");
+        for i in 0..3 {
+            w.push(flow(5 * NS_PER_HOUR + i, 1)).expect("push");
+        }
+        let paths = w.finish().expect("finish");
+        let r = SegmentReader::open(&paths[0]).expect("open");
+        assert_eq!((r.meta().record_count, r.num_batches()), (3, 3));
+    }
 }

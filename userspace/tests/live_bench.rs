@@ -12,7 +12,12 @@
 //!   would, and all flows in one segment);
 //! - `capture_to_segment_latency_at_a_steady_rate`: a paced replay through the
 //!   whole pipeline, p50/p99/p99.9;
-//! - `decode_throughput`: packets/s through capture ring + decoder + writer.
+//! - `decode_throughput`: packets/s through capture ring + decoder + writer;
+//! - `writer_cost_breakdown`: ns per record of batcher + ring, records →
+//!   Arrow batch, and batch → zstd IPC, each alone;
+//! - `zstd_level_trade_off`: the whole IPC write at several zstd levels;
+//! - `column_compression_breakdown`: bytes and zstd time per column, per level
+//!   and per row order, on synthetic flows and the shared captures.
 
 mod live_support;
 
@@ -74,6 +79,18 @@ fn synthetic_flows(n: usize) -> Vec<FlowRecord> {
         .collect()
 }
 
+/// A real producer never waits (a full ring drops and counts); the benchmarks
+/// want every record, so before the record that completes a chunk they wait
+/// for room. They sleep rather than spin so the producer's CPU time is the
+/// batcher's and the ring's work, not the wait for a slower writer.
+fn wait_for_room(b: &Batcher, ring: &RecordRing) {
+    if b.pending() + 1 >= osprey_capture::live::ring::CHUNK_RECORDS {
+        while ring.len() == ring.capacity() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
 #[test]
 #[ignore = "benchmark: run in release with --ignored"]
 fn ring_batcher_writer_throughput() {
@@ -104,11 +121,7 @@ fn ring_batcher_writer_throughput() {
     let c0 = thread_cpu();
     let mut b = Batcher::new(ring.clone());
     for f in flows {
-        // A real producer never waits; the benchmark wants every record, so
-        // it yields while the ring is full instead of dropping.
-        while ring.len() == ring.capacity() {
-            std::thread::yield_now();
-        }
+        wait_for_room(&b, &ring);
         b.flow(f);
     }
     b.finish(Duration::from_secs(60));
@@ -272,9 +285,7 @@ fn writer_cost_breakdown() {
     let c0 = thread_cpu();
     let mut b = Batcher::new(ring.clone());
     for f in copy {
-        while ring.len() == ring.capacity() {
-            std::thread::yield_now();
-        }
+        wait_for_room(&b, &ring);
         b.flow(f);
     }
     b.finish(Duration::from_secs(60));
@@ -284,22 +295,26 @@ fn writer_cost_breakdown() {
     let (cons, got) = consumer.join().expect("consumer");
     assert_eq!(got, n);
     println!("batcher+ring: {:.1} ns/record producer, {:.1} ns/record consumer", prod.as_nanos() as f64 / n as f64, cons.as_nanos() as f64 / n as f64);
-    // 2. Records → Arrow batches.
-    let c0 = thread_cpu();
-    let mut batches = Vec::new();
-    for chunk in flows.chunks(65_536) {
-        batches.push(osprey_segment::schema::flows_to_batch(chunk).expect("batch"));
-    }
-    let t_batch = thread_cpu() - c0;
-    // 3. Arrow batches → zstd IPC segment.
+    // 2. Records → Arrow batches, and 3. batches → zstd IPC segment, timed
+    // separately but interleaved as in the writer (each batch is dropped
+    // after it is written, so its memory is reused rather than faulted in).
     let dir = tempfile::tempdir().expect("tempdir");
+    let (mut t_batch, mut t_write) = (Duration::ZERO, Duration::ZERO);
     let c0 = thread_cpu();
     let mut w = osprey_segment::segment::SegmentWriter::create(dir.path(), Kind::Flow, "bench").expect("create");
-    for bt in &batches {
-        w.write(bt, None).expect("write");
+    t_write += thread_cpu() - c0;
+    for chunk in flows.chunks(65_536) {
+        let c0 = thread_cpu();
+        let bt = osprey_segment::schema::flows_to_batch(chunk).expect("batch");
+        let c1 = thread_cpu();
+        w.write(&bt, None).expect("write");
+        drop(bt);
+        t_batch += c1 - c0;
+        t_write += thread_cpu() - c1;
     }
+    let c0 = thread_cpu();
     let path = w.finish().expect("finish");
-    let t_write = thread_cpu() - c0;
+    t_write += thread_cpu() - c0;
     // 4. PartitionedWriter::push bookkeeping alone is the remainder of SegmentStage.
     println!(
         "to_batch: {:.1} ns/record; IPC+zstd+fsync: {:.1} ns/record ({} B = {:.1} B/record)",
@@ -337,5 +352,75 @@ fn zstd_level_trade_off() {
             t.as_nanos() as f64 / n as f64,
             len as f64 / n as f64
         );
+    }
+}
+
+/// A row order to try: the key rows are sorted by.
+type SortKey = dyn Fn(&FlowRecord) -> (i64, u128, u128);
+
+/// Compressed size and zstd time of each flow column alone, at several zstd
+/// levels and row orders, on synthetic flows and (if present) the shared
+/// captures: where the bytes and the time of a segment go.
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn column_compression_breakdown() {
+    let mut sets = vec![("synthetic", synthetic_flows(1_000_000))];
+    let files = shared_captures();
+    if !files.is_empty() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let mut real = Vec::new();
+        for (i, f) in files.iter().enumerate() {
+            let data = std::fs::read(f).expect("read");
+            let Ok(src) = ReplaySource::from_capture(&f.display().to_string(), &data) else { continue };
+            let d = out.path().join(format!("f{i}"));
+            Pipeline::new(PipelineConfig::new(&d), Registry::new())
+                .run(Box::new(src), Arc::new(AtomicBool::new(false)))
+                .expect("run");
+            real.extend(stored(&d).0);
+        }
+        sets.push(("shared", real));
+    }
+    fn ip(a: IpAddr) -> u128 {
+        u128::from_be_bytes(osprey_segment::schema::ip_to_bytes(a))
+    }
+    let orders: [(&str, &SortKey); 6] = [
+        ("as produced", &|_| (0, 0, 0)),
+        ("by ts_start", &|f| (f.ts_start, 0, 0)),
+        ("by src,dst", &|f| (0, ip(f.src_ip), ip(f.dst_ip))),
+        ("by ts>>30 (1 s),src,dst", &|f| (f.ts_start >> 30, ip(f.src_ip), ip(f.dst_ip))),
+        ("by ts>>34 (17 s),src,dst", &|f| (f.ts_start >> 34, ip(f.src_ip), ip(f.dst_ip))),
+        ("by ts>>38 (4.6 min),src,dst", &|f| (f.ts_start >> 38, ip(f.src_ip), ip(f.dst_ip))),
+    ];
+    for (name, flows) in &sets {
+        for (order, key) in &orders {
+            let mut flows = flows.clone();
+            flows.sort_by_key(|f| key(f));
+            let n = flows.len();
+            let batch = osprey_segment::schema::flows_to_batch(&flows).expect("batch");
+            for level in [-5, -1, 1, 3] {
+                let mut line = format!("{name} ({n} flows, {order}) level {level:>2}:");
+                let (mut total_b, mut total_t) = (0usize, Duration::ZERO);
+                for (i, f) in batch.schema().fields().iter().enumerate() {
+                    let one = batch.project(&[i]).expect("project");
+                    let sch = one.schema();
+                    let opts = arrow_ipc::writer::IpcWriteOptions::try_new(8, false, arrow_ipc::MetadataVersion::V5)
+                        .and_then(|o| o.try_with_compression(Some(arrow_ipc::CompressionType::ZSTD)))
+                        .and_then(|o| o.try_with_compression_level(Some(level)))
+                        .expect("opts");
+                    let mut w = arrow_ipc::writer::StreamWriter::try_new_with_options(Vec::new(), &sch, opts).expect("w");
+                    let base = w.get_ref().len();
+                    let c0 = thread_cpu();
+                    for off in (0..n).step_by(65_536) {
+                        w.write(&one.slice(off, 65_536.min(n - off))).expect("write");
+                    }
+                    let t = thread_cpu() - c0;
+                    let b = w.get_ref().len() - base;
+                    total_b += b;
+                    total_t += t;
+                    line += &format!(" {}={:.2}B/{:.0}ns", f.name(), b as f64 / n as f64, t.as_nanos() as f64 / n as f64);
+                }
+                println!("{line}\n   total {:.2} B/flow {:.1} ns/flow", total_b as f64 / n as f64, total_t.as_nanos() as f64 / n as f64);
+            }
+        }
     }
 }

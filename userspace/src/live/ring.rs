@@ -298,6 +298,12 @@ impl Batcher {
         self.entered_ns = entered_ns;
     }
 
+    /// Records in the chunk being filled (handed over at [`CHUNK_RECORDS`]).
+    #[inline]
+    pub fn pending(&self) -> usize {
+        self.chunk.len()
+    }
+
     /// Adds a flow record.
     #[inline]
     pub fn flow(&mut self, rec: FlowRecord) {
