@@ -117,18 +117,8 @@ pub enum ModelError {
 
 impl Model {
     /// Assembles a model; checks the table sizes agree.
-    pub fn new(
-        meta: ModelMeta,
-        vocab: Vocab,
-        docs: Vocab,
-        topics: TopicModel,
-    ) -> Result<Self, ModelError> {
-        let m = Model {
-            meta,
-            vocab,
-            docs,
-            topics,
-        };
+    pub fn new(meta: ModelMeta, vocab: Vocab, docs: Vocab, topics: TopicModel) -> Result<Self, ModelError> {
+        let m = Model { meta, vocab, docs, topics };
         m.check()?;
         Ok(m)
     }
@@ -136,20 +126,13 @@ impl Model {
     fn check(&self) -> Result<(), ModelError> {
         let k = self.topics.k;
         if k == 0 || k != self.meta.k as usize {
-            return Err(ModelError::Corrupt(format!(
-                "K is {k} in the tables and {} in the header",
-                self.meta.k
-            )));
+            return Err(ModelError::Corrupt(format!("K is {k} in the tables and {} in the header", self.meta.k)));
         }
         if self.topics.phi.len() != self.vocab.len() * k {
-            return Err(ModelError::Corrupt(
-                "φ size does not match the vocabulary".into(),
-            ));
+            return Err(ModelError::Corrupt("φ size does not match the vocabulary".into()));
         }
         if self.topics.theta.len() != self.docs.len() * k {
-            return Err(ModelError::Corrupt(
-                "θ size does not match the documents".into(),
-            ));
+            return Err(ModelError::Corrupt("θ size does not match the documents".into()));
         }
         Ok(())
     }
@@ -157,11 +140,7 @@ impl Model {
     /// The encoded file.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
         let header = serde_json::to_vec(&self.meta)?;
-        let mut b = Vec::with_capacity(
-            32 + header.len()
-                + 4 * (self.topics.phi.len() + self.topics.theta.len())
-                + 16 * self.vocab.len(),
-        );
+        let mut b = Vec::with_capacity(32 + header.len() + 4 * (self.topics.phi.len() + self.topics.theta.len()) + 16 * self.vocab.len());
         b.extend_from_slice(MAGIC);
         b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         b.extend_from_slice(&(header.len() as u32).to_le_bytes());
@@ -179,6 +158,22 @@ impl Model {
         let crc = crc32(&b);
         b.extend_from_slice(&crc.to_le_bytes());
         Ok(b)
+    }
+
+    /// The CRC-32 the file of this model ends with: an identity of the
+    /// model's content (parameters, vocabulary, documents, φ and θ) that
+    /// does not depend on where the file is.
+    pub fn checksum(&self) -> Result<u32, ModelError> {
+        let b = self.to_bytes()?;
+        let mut c = [0u8; 4];
+        c.copy_from_slice(&b[b.len() - 4..]);
+        Ok(u32::from_le_bytes(c))
+    }
+
+    /// A short text identity of the model: `crc32:` and [`Model::checksum`]
+    /// in hex.
+    pub fn id(&self) -> Result<String, ModelError> {
+        Ok(format!("crc32:{:08x}", self.checksum()?))
     }
 
     /// Writes the file (via a temporary file renamed into place, so a reader
@@ -208,10 +203,7 @@ impl Model {
         let mut r = Reader { b: bytes, pos: 8 };
         let version = r.u32()?;
         if version != FORMAT_VERSION {
-            return Err(ModelError::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
+            return Err(ModelError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
         }
         if bytes.len() < 16 + 4 {
             return Err(ModelError::Truncated);
@@ -233,17 +225,9 @@ impl Model {
         let phi = r.f32s(vocab.len() * k)?;
         let theta = r.f32s(docs.len() * k)?;
         if r.pos != body.len() {
-            return Err(ModelError::Corrupt(format!(
-                "{} trailing bytes",
-                body.len() - r.pos
-            )));
+            return Err(ModelError::Corrupt(format!("{} trailing bytes", body.len() - r.pos)));
         }
-        let m = Model {
-            meta,
-            vocab,
-            docs,
-            topics: TopicModel { k, phi, theta },
-        };
+        let m = Model { meta, vocab, docs, topics: TopicModel { k, phi, theta } };
         m.check()?;
         Ok(m)
     }
@@ -276,8 +260,7 @@ impl<'a> Reader<'a> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let len = self.u32()? as usize;
-            let s = std::str::from_utf8(self.take(len)?)
-                .map_err(|_| ModelError::Corrupt("a name is not UTF-8".into()))?;
+            let s = std::str::from_utf8(self.take(len)?).map_err(|_| ModelError::Corrupt("a name is not UTF-8".into()))?;
             out.push(s.to_string());
         }
         Ok(out)
@@ -285,10 +268,7 @@ impl<'a> Reader<'a> {
 
     fn f32s(&mut self, n: usize) -> Result<Vec<f32>, ModelError> {
         let bytes = self.take(n.checked_mul(4).ok_or(ModelError::Truncated)?)?;
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     }
 }
 
@@ -299,11 +279,7 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut j = 0;
         while j < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
             j += 1;
         }
         t[i] = c;
@@ -337,24 +313,26 @@ mod tests {
             threads: 2,
             train_from_ns: Some(1_700_000_000_000_000_000),
             train_to_ns: Some(1_700_086_400_000_000_000),
-            corpus: CorpusStats {
-                documents: 2,
-                vocabulary: 3,
-                entries: 4,
-                tokens: 9,
-                dropped_errors: 1,
-            },
+            corpus: CorpusStats { documents: 2, vocabulary: 3, entries: 4, tokens: 9, dropped_errors: 1 },
             mean_log_likelihood: Some(-1.5),
             settings: BTreeMap::from([("user_domain".to_string(), "example".to_string())]),
         };
         let vocab = Vocab::from_names(vec!["a_1".into(), "b_2".into(), "ü_3".into()]);
         let docs = Vocab::from_names(vec!["10.0.0.1".into(), "2001:db8::1".into()]);
-        let topics = TopicModel {
-            k: 2,
-            phi: vec![0.5, 0.1, 0.25, 0.1, 0.25, 0.8],
-            theta: vec![0.9, 0.1, 0.3, 0.7],
-        };
+        let topics = TopicModel { k: 2, phi: vec![0.5, 0.1, 0.25, 0.1, 0.25, 0.8], theta: vec![0.9, 0.1, 0.3, 0.7] };
         Model::new(meta, vocab, docs, topics).expect("consistent")
+    }
+
+    #[test]
+    fn model_id_is_the_file_checksum_and_follows_the_content() {
+        let m = sample_model();
+        let bytes = m.to_bytes().expect("encode");
+        let stored = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
+        assert_eq!(m.checksum().expect("checksum"), stored);
+        assert_eq!(m.id().expect("id"), format!("crc32:{stored:08x}"));
+        let mut other = m.clone();
+        other.topics.theta[0] = 0.8;
+        assert_ne!(other.id().expect("id"), m.id().expect("id"));
     }
 
     #[test]
@@ -382,29 +360,14 @@ mod tests {
         let mut v2 = good.clone();
         v2[8..12].copy_from_slice(&2u32.to_le_bytes());
         let err = Model::from_bytes(&v2).expect_err("version");
-        assert!(matches!(
-            err,
-            ModelError::UnsupportedVersion {
-                found: 2,
-                supported: 1
-            }
-        ));
+        assert!(matches!(err, ModelError::UnsupportedVersion { found: 2, supported: 1 }));
         assert!(err.to_string().contains("version 2"));
         let mut flipped = good.clone();
         let mid = good.len() / 2;
         flipped[mid] ^= 0x40;
-        assert!(matches!(
-            Model::from_bytes(&flipped),
-            Err(ModelError::Checksum { .. })
-        ));
-        assert!(matches!(
-            Model::from_bytes(&good[..good.len() - 9]),
-            Err(ModelError::Checksum { .. })
-        ));
-        assert!(matches!(
-            Model::from_bytes(&good[..14]),
-            Err(ModelError::Truncated)
-        ));
+        assert!(matches!(Model::from_bytes(&flipped), Err(ModelError::Checksum { .. })));
+        assert!(matches!(Model::from_bytes(&good[..good.len() - 9]), Err(ModelError::Checksum { .. })));
+        assert!(matches!(Model::from_bytes(&good[..14]), Err(ModelError::Truncated)));
         assert!(matches!(Model::from_bytes(b""), Err(ModelError::BadMagic)));
     }
 
@@ -434,10 +397,7 @@ mod tests {
         let m = sample_model();
         let mut topics = m.topics.clone();
         topics.phi.pop();
-        assert!(matches!(
-            Model::new(m.meta.clone(), m.vocab.clone(), m.docs.clone(), topics),
-            Err(ModelError::Corrupt(_))
-        ));
+        assert!(matches!(Model::new(m.meta.clone(), m.vocab.clone(), m.docs.clone(), topics), Err(ModelError::Corrupt(_))));
     }
 
     #[test]
@@ -451,9 +411,6 @@ mod tests {
         bad[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let crc = crc32(&bad);
         bad.extend_from_slice(&crc.to_le_bytes());
-        assert!(matches!(
-            Model::from_bytes(&bad),
-            Err(ModelError::Truncated)
-        ));
+        assert!(matches!(Model::from_bytes(&bad), Err(ModelError::Truncated)));
     }
 }

@@ -16,6 +16,8 @@
 //! * A word missing from the model's vocabulary scores **0**, as in Spot: its
 //!   φ is all zeros, i.e. it is maximally suspicious. This is deliberate:
 //!   a word never seen in training is exactly the novelty the analysis hunts.
+//!   [`Scoring::Blend`] first smooths it over its adjacent bins
+//!   ([`BackoffWords`]): only a word with no seen neighbour keeps the 0.
 //! * A document (IP) missing from the model gets θ by **fold-in**
 //!   ([`FoldInConfig`]): a few Gibbs sweeps over that document's own words
 //!   with φ fixed, instead of Spot's uniform 1/K guess. It is deterministic:
@@ -34,7 +36,7 @@ use rayon::prelude::*;
 use crate::corpus::doc_name;
 use crate::model::Model;
 use crate::rng::{Rng, hash_str, mix};
-use crate::words::WORD_ERROR;
+use crate::words::{WORD_ERROR, adjacent_words};
 
 /// Score of a `word_error` pair.
 pub const ERROR_SCORE: f32 = -1.0;
@@ -83,13 +85,7 @@ pub struct FoldInConfig {
 
 impl Default for FoldInConfig {
     fn default() -> Self {
-        FoldInConfig {
-            sweeps: 20,
-            burn_in: 10,
-            alpha: 0.02,
-            max_tokens: 4096,
-            seed: 0x05B0_7E57,
-        }
+        FoldInConfig { sweeps: 20, burn_in: 10, alpha: 0.02, max_tokens: 4096, seed: 0x05B0_7E57 }
     }
 }
 
@@ -97,44 +93,26 @@ impl FoldInConfig {
     /// Defaults with the model's α in Gibbs form (α − 1 for a `spot-em`
     /// model, whose α is a MAP-EM concentration).
     pub fn for_model(model: &Model) -> Self {
-        let a = if model.meta.trainer == "spot-em" {
-            model.meta.alpha - 1.0
-        } else {
-            model.meta.alpha
-        };
-        FoldInConfig {
-            alpha: a.max(1e-3) as f32,
-            ..Self::default()
-        }
+        let a = if model.meta.trainer == "spot-em" { model.meta.alpha - 1.0 } else { model.meta.alpha };
+        FoldInConfig { alpha: a.max(1e-3) as f32, ..Self::default() }
     }
 }
 
 /// θ of a document from its known word ids, with φ fixed.
-pub fn fold_in(
-    model: &Model,
-    word_counts: &[(u32, u64)],
-    cfg: &FoldInConfig,
-    stream: u64,
-) -> Vec<f32> {
+pub fn fold_in(model: &Model, word_counts: &[(u32, u64)], cfg: &FoldInConfig, stream: u64) -> Vec<f32> {
     let k = model.topics.k;
     let total: u64 = word_counts.iter().map(|&(_, c)| c).sum();
     if total == 0 {
         return vec![1.0 / k as f32; k];
     }
-    let scale = if total as usize > cfg.max_tokens {
-        cfg.max_tokens as f64 / total as f64
-    } else {
-        1.0
-    };
+    let scale = if total as usize > cfg.max_tokens { cfg.max_tokens as f64 / total as f64 } else { 1.0 };
     let mut tokens: Vec<u32> = Vec::new();
     for &(w, c) in word_counts {
         let n = ((c as f64 * scale).round() as usize).max(1);
         tokens.extend(std::iter::repeat_n(w, n));
     }
     let mut rng = Rng::new(mix(&[cfg.seed, stream]));
-    let mut z: Vec<u16> = (0..tokens.len())
-        .map(|_| rng.below(k as u32) as u16)
-        .collect();
+    let mut z: Vec<u16> = (0..tokens.len()).map(|_| rng.below(k as u32) as u16).collect();
     let mut nd = vec![0u32; k];
     for &t in &z {
         nd[t as usize] += 1;
@@ -176,9 +154,7 @@ pub fn fold_in(
     }
     let n = tokens.len() as f64;
     let denom = n + k as f64 * f64::from(cfg.alpha);
-    acc.iter()
-        .map(|&s| ((s / kept as f64 + f64::from(cfg.alpha)) / denom) as f32)
-        .collect()
+    acc.iter().map(|&s| ((s / kept as f64 + f64::from(cfg.alpha)) / denom) as f32).collect()
 }
 
 const WORD_UNSEEN: u32 = u32::MAX;
@@ -195,17 +171,8 @@ pub struct DocIndex {
 impl DocIndex {
     /// Indexes a model's documents.
     pub fn new(model: &Model) -> Self {
-        let ips = model
-            .docs
-            .names()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| {
-                n.parse::<IpAddr>()
-                    .ok()
-                    .map(|ip| (ip.to_canonical(), i as u32))
-            })
-            .collect();
+        let ips =
+            model.docs.names().iter().enumerate().filter_map(|(i, n)| n.parse::<IpAddr>().ok().map(|ip| (ip.to_canonical(), i as u32))).collect();
         DocIndex { ips }
     }
 
@@ -289,11 +256,7 @@ pub struct FoldedDocs {
 impl FoldedDocs {
     /// No folded document (only the uniform row).
     pub fn empty(k: usize) -> Self {
-        FoldedDocs {
-            k,
-            index: HashMap::new(),
-            theta: vec![1.0 / k as f32; k],
-        }
+        FoldedDocs { k, index: HashMap::new(), theta: vec![1.0 / k as f32; k] }
     }
 
     /// Number of folded documents.
@@ -309,9 +272,123 @@ impl FoldedDocs {
     /// θ of a folded document.
     pub fn theta(&self, ip: IpAddr) -> Option<&[f32]> {
         let k = self.k;
-        self.index
-            .get(&ip.to_canonical())
-            .map(|&r| &self.theta[r as usize * k..(r as usize + 1) * k])
+        self.index.get(&ip.to_canonical()).map(|&r| &self.theta[r as usize * k..(r as usize + 1) * k])
+    }
+}
+
+/// Smoothed φ rows for words the model never saw (the default scoring's
+/// "back-off"): an unseen word's φ is the mean of the φ rows of its
+/// [`adjacent_words`] (one ordinal bin away: an hour, a size or length bin),
+/// counting unseen neighbours as zero. A word next to common behaviour thus
+/// scores like a slightly rarer version of it, while a word with no seen
+/// neighbour (a new port, query type or response code, or a size far from
+/// anything seen) keeps Spot's 0. This matters when the model was trained
+/// on another window: Spot's combinatorial words (port × hour × two size
+/// bins) leave many ordinary events of a new day with an unseen word, and a
+/// flat 0 for all of them would bury the novel ones in ties.
+///
+/// Rows get word ids from the model's vocabulary size up, in [`Resolved`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackoffWords {
+    index: HashMap<String, u32>,
+    phi: Vec<f32>,
+}
+
+impl BackoffWords {
+    /// No backed-off word (Spot's flat 0 for every unseen word).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Builds the rows of every unseen word of `events` that has at least
+    /// one seen neighbour.
+    pub fn collect(model: &Model, events: &[EventWords]) -> Self {
+        let unseen: Vec<&str> =
+            events.iter().flatten().map(|(_, w)| w.as_str()).filter(|w| *w != WORD_ERROR && model.vocab.id(w).is_none()).collect();
+        Self::build(model, unseen)
+    }
+
+    /// [`BackoffWords::collect`] for events already resolved without
+    /// back-off: only the pairs marked unseen are looked at, so the
+    /// vocabulary is not searched a second time.
+    pub fn collect_resolved(model: &Model, events: &[EventWords], r: &Resolved) -> Self {
+        let mut unseen = Vec::new();
+        for (e, ev) in events.iter().enumerate() {
+            let Some(pairs) = r.event_pairs(e) else { continue };
+            for ((_, w), &(_, id)) in ev.iter().zip(pairs) {
+                if id == WORD_UNSEEN {
+                    unseen.push(w.as_str());
+                }
+            }
+        }
+        Self::build(model, unseen)
+    }
+
+    /// Gives the unseen pairs of `r` (resolved from `events`) the ids of
+    /// their backed-off rows.
+    pub fn patch(&self, events: &[EventWords], r: &mut Resolved) {
+        if self.is_empty() {
+            return;
+        }
+        for (e, ev) in events.iter().enumerate() {
+            let (Some(&lo), Some(&hi)) = (r.event_ptr.get(e), r.event_ptr.get(e + 1)) else { break };
+            for ((_, w), p) in ev.iter().zip(&mut r.pairs[lo..hi]) {
+                if p.1 == WORD_UNSEEN
+                    && let Some(id) = self.id(w)
+                {
+                    p.1 = id;
+                }
+            }
+        }
+    }
+
+    fn build(model: &Model, mut unseen: Vec<&str>) -> Self {
+        let k = model.topics.k;
+        unseen.sort_unstable();
+        unseen.dedup();
+        let rows: Vec<Option<Vec<f32>>> = unseen
+            .par_iter()
+            .map(|w| {
+                let near = adjacent_words(&model.meta.kind, w);
+                let mut row = vec![0f32; k];
+                let mut seen = 0;
+                for id in near.iter().filter_map(|n| model.vocab.id(n)) {
+                    seen += 1;
+                    for (r, &p) in row.iter_mut().zip(model.topics.phi_row(id as usize)) {
+                        *r += p;
+                    }
+                }
+                (seen > 0).then(|| {
+                    let n = near.len() as f32;
+                    row.iter_mut().for_each(|r| *r /= n);
+                    row
+                })
+            })
+            .collect();
+        let v = model.vocab.len() as u32;
+        let mut out = BackoffWords::default();
+        for (w, row) in unseen.into_iter().zip(rows) {
+            if let Some(row) = row {
+                out.index.insert(w.to_string(), v + out.index.len() as u32);
+                out.phi.extend_from_slice(&row);
+            }
+        }
+        out
+    }
+
+    /// Number of backed-off words.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The word id of a backed-off word.
+    pub fn id(&self, word: &str) -> Option<u32> {
+        self.index.get(word).copied()
     }
 }
 
@@ -326,14 +403,21 @@ pub struct Resolved {
     pub event_ptr: Vec<usize>,
 }
 
+impl Resolved {
+    /// The pairs of event `e` (None past the end).
+    pub fn event_pairs(&self, e: usize) -> Option<&[(u32, u32)]> {
+        self.pairs.get(*self.event_ptr.get(e)?..*self.event_ptr.get(e + 1)?)
+    }
+}
+
 /// Resolves events against a model and already folded-in documents
 /// (in parallel over blocks of events).
-pub fn resolve_with(
-    model: &Model,
-    index: &DocIndex,
-    folded: &FoldedDocs,
-    events: &[EventWords],
-) -> Resolved {
+pub fn resolve_with(model: &Model, index: &DocIndex, folded: &FoldedDocs, events: &[EventWords]) -> Resolved {
+    resolve_with_backoff(model, index, folded, &BackoffWords::none(), events)
+}
+
+/// [`resolve_with`], giving the words of `backoff` their smoothed rows.
+pub fn resolve_with_backoff(model: &Model, index: &DocIndex, folded: &FoldedDocs, backoff: &BackoffWords, events: &[EventWords]) -> Resolved {
     let n_known = model.docs.len() as u32;
     // Per block: its pairs and each event's pair count.
     type Block = (Vec<(u32, u32)>, Vec<u32>);
@@ -344,16 +428,10 @@ pub fn resolve_with(
             let mut lens = Vec::with_capacity(block.len());
             for ev in block {
                 for (ip, word) in ev {
-                    let w = if word == WORD_ERROR {
-                        WORD_ERR
-                    } else {
-                        model.vocab.id(word).unwrap_or(WORD_UNSEEN)
-                    };
+                    let w = if word == WORD_ERROR { WORD_ERR } else { model.vocab.id(word).or_else(|| backoff.id(word)).unwrap_or(WORD_UNSEEN) };
                     let row = match index.get(*ip) {
                         Some(d) => d,
-                        None => {
-                            n_known + folded.index.get(&ip.to_canonical()).copied().unwrap_or(0)
-                        }
+                        None => n_known + folded.index.get(&ip.to_canonical()).copied().unwrap_or(0),
                     };
                     pairs.push((row, w));
                 }
@@ -397,7 +475,9 @@ pub enum Scoring {
     /// that is rare across hosts stays suspicious even when its own host uses
     /// it a lot (a tunnel, DGA or beacon that dominates its host's traffic,
     /// `spot-reference.md` §7.2), while a word that is rare for its host but
-    /// common elsewhere keeps Spot's low score.
+    /// common elsewhere keeps Spot's low score. A word missing from the
+    /// vocabulary is smoothed over its adjacent bins ([`BackoffWords`])
+    /// before it falls back to Spot's 0.
     #[default]
     Blend,
 }
@@ -405,6 +485,12 @@ pub enum Scoring {
 /// P_pop(w) of every vocabulary word (see [`Scoring::Blend`]): V dot
 /// products with the mean θ row, computed once per model.
 pub fn population_scores(model: &Model) -> Vec<f32> {
+    let mean = mean_theta(model);
+    (0..model.vocab.len()).into_par_iter().with_min_len(4096).map(|w| dot(&mean, model.topics.phi_row(w))).collect()
+}
+
+/// θ̄: the mean of the model's θ rows (uniform for a model without documents).
+pub fn mean_theta(model: &Model) -> Vec<f32> {
     let k = model.topics.k;
     let n_docs = model.docs.len();
     let mut mean = vec![0f64; k];
@@ -413,16 +499,7 @@ pub fn population_scores(model: &Model) -> Vec<f32> {
             *m += f64::from(t);
         }
     }
-    let mean: Vec<f32> = if n_docs == 0 {
-        vec![1.0 / k as f32; k]
-    } else {
-        mean.iter().map(|&m| (m / n_docs as f64) as f32).collect()
-    };
-    (0..model.vocab.len())
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|w| dot(&mean, model.topics.phi_row(w)))
-        .collect()
+    if n_docs == 0 { vec![1.0 / k as f32; k] } else { mean.iter().map(|&m| (m / n_docs as f64) as f32).collect() }
 }
 
 /// The per-word population table of a scoring (empty for Spot's).
@@ -433,36 +510,197 @@ pub fn population_for(model: &Model, scoring: Scoring) -> Vec<f32> {
     }
 }
 
-/// Scores one resolved pair: Spot's score, capped by the word's population
-/// score when `population` is not empty ([`Scoring::Blend`]).
-#[inline(always)]
-fn pair_score(model: &Model, extra_theta: &[f32], population: &[f32], p: (u32, u32)) -> f32 {
-    let s = spot_pair_score(model, extra_theta, p);
-    match population.get(p.1 as usize) {
-        Some(&pop) if p.1 < WORD_ERR => s.min(pop),
-        _ => s,
+/// Lanes of a padded row: K is rounded up to a multiple of this, so a row
+/// is a whole number of 64-byte cache lines and the dot product has no
+/// remainder loop.
+pub const LANES: usize = 16;
+
+/// A table of f32 rows, each padded with zeros to `kp` (a multiple of
+/// [`LANES`]) values and starting on a 64-byte boundary.
+#[derive(Debug, Clone, PartialEq)]
+struct PaddedRows {
+    kp: usize,
+    /// Where row 0 starts in `buf` (the first 64-byte aligned value).
+    offset: usize,
+    rows: usize,
+    buf: Vec<f32>,
+}
+
+impl PaddedRows {
+    /// Copies `rows` rows of `k` values from each of `parts` in turn.
+    fn new(k: usize, kp: usize, parts: &[&[f32]]) -> Self {
+        let rows: usize = parts.iter().map(|p| p.len() / k).sum();
+        // One spare line lets row 0 start on a cache-line boundary (the
+        // allocation itself is only 4-byte aligned); `buf` never grows, so
+        // the alignment holds for its lifetime.
+        let mut buf = vec![0f32; rows * kp + LANES];
+        let misalign = (buf.as_ptr() as usize / 4) % LANES;
+        let offset = (LANES - misalign) % LANES;
+        let mut r = 0;
+        for part in parts {
+            for row in part.chunks_exact(k) {
+                let at = offset + r * kp;
+                buf[at..at + k].copy_from_slice(row);
+                r += 1;
+            }
+        }
+        PaddedRows { kp, offset, rows, buf }
+    }
+
+    #[inline(always)]
+    fn row(&self, r: usize) -> &[f32] {
+        let at = self.offset + r * self.kp;
+        &self.buf[at..at + self.kp]
+    }
+
+    #[inline(always)]
+    fn row_ptr(&self, r: usize) -> *const f32 {
+        self.buf.as_ptr().wrapping_add(self.offset + r * self.kp)
     }
 }
 
-/// Spot's score of one resolved pair.
+/// Dot product of two padded rows (length a multiple of [`LANES`]) with 16
+/// independent lanes and a fixed reduction order: vectorises to two AVX2
+/// (or four SSE) accumulators, and gives the same bits on every build.
 #[inline(always)]
-fn spot_pair_score(model: &Model, extra_theta: &[f32], (row, w): (u32, u32)) -> f32 {
-    match w {
-        WORD_ERR => ERROR_SCORE,
-        WORD_UNSEEN => UNSEEN_WORD_SCORE,
-        _ => {
-            let k = model.topics.k;
-            let n_known = model.docs.len();
-            let row = row as usize;
-            let theta = if row < n_known {
-                model.topics.theta_row(row)
-            } else {
-                &extra_theta[(row - n_known) * k..(row - n_known + 1) * k]
-            };
-            dot(theta, model.topics.phi_row(w as usize))
+fn dot_padded(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
         }
     }
+    let mut h = [0f32; 8];
+    for i in 0..8 {
+        h[i] = acc[i] + acc[i + 8];
+    }
+    ((h[0] + h[4]) + (h[1] + h[5])) + ((h[2] + h[6]) + (h[3] + h[7]))
 }
+
+/// The scoring kernel's view of a model: θ (the model's documents, then the
+/// folded-in ones, in [`Resolved`] row order) and word-major φ as contiguous
+/// f32 rows padded to a multiple of [`LANES`] and cache-line aligned, so one
+/// score is whole-line loads and a fixed-width dot product. Built once per
+/// scoring run (a copy of θ and φ).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreTables {
+    theta: PaddedRows,
+    phi: PaddedRows,
+    /// Per-word population score ([`Scoring::Blend`]); empty for Spot's.
+    population: Vec<f32>,
+}
+
+impl ScoreTables {
+    /// Tables of `model` and `folded` (whose rows follow the model's), with
+    /// the population table of [`population_for`] (empty: Spot's formula).
+    pub fn new(model: &Model, folded: &FoldedDocs, population: Vec<f32>) -> Self {
+        Self::with_backoff(model, folded, &BackoffWords::none(), population)
+    }
+
+    /// [`ScoreTables::new`] with the smoothed rows of unseen words after the
+    /// model's φ rows; their population scores are added when `population`
+    /// covers the model's vocabulary.
+    pub fn with_backoff(model: &Model, folded: &FoldedDocs, backoff: &BackoffWords, mut population: Vec<f32>) -> Self {
+        let k = model.topics.k;
+        let kp = k.div_ceil(LANES) * LANES;
+        if !population.is_empty() && !backoff.is_empty() {
+            let mean = mean_theta(model);
+            population.extend(backoff.phi.chunks_exact(k).map(|row| dot(&mean, row)));
+        }
+        ScoreTables {
+            theta: PaddedRows::new(k, kp, &[&model.topics.theta, &folded.theta]),
+            phi: PaddedRows::new(k, kp, &[&model.topics.phi, &backoff.phi]),
+            population,
+        }
+    }
+
+    /// Tables of the model alone (no folded documents: θ rows are the
+    /// model's), with Spot's formula.
+    pub fn of_model(model: &Model) -> Self {
+        Self::new(model, &FoldedDocs { k: model.topics.k, index: HashMap::new(), theta: Vec::new() }, Vec::new())
+    }
+
+    /// Padded row width (K rounded up to a multiple of [`LANES`]).
+    pub fn padded_k(&self) -> usize {
+        self.theta.kp
+    }
+
+    /// θ of a resolved row.
+    fn theta_row(&self, row: u32) -> &[f32] {
+        self.theta.row(row as usize)
+    }
+
+    /// Scores one resolved pair: Spot's score, capped by the word's
+    /// population score under [`Scoring::Blend`]. A row outside θ (cannot
+    /// come from [`resolve_with`]) scores NaN rather than panicking.
+    #[inline(always)]
+    fn pair(&self, (row, w): (u32, u32)) -> f32 {
+        match w {
+            WORD_ERR => ERROR_SCORE,
+            WORD_UNSEEN => UNSEEN_WORD_SCORE,
+            _ if row as usize >= self.theta.rows || w as usize >= self.phi.rows => f32::NAN,
+            _ => {
+                let s = dot_padded(self.theta.row(row as usize), self.phi.row(w as usize));
+                match self.population.get(w as usize) {
+                    Some(&pop) => s.min(pop),
+                    None => s,
+                }
+            }
+        }
+    }
+
+    /// Asks for the rows of a pair to be loaded (see [`prefetch`]).
+    #[inline(always)]
+    fn prefetch_pair(&self, (row, w): (u32, u32)) {
+        if (row as usize) < self.theta.rows && (w as usize) < self.phi.rows {
+            let lines = self.theta.kp / LANES;
+            for l in 0..lines {
+                prefetch(self.theta.row_ptr(row as usize).wrapping_add(l * LANES));
+                prefetch(self.phi.row_ptr(w as usize).wrapping_add(l * LANES));
+            }
+        }
+    }
+
+    /// Scores resolved events (min over each event's pairs; NaN for an
+    /// event without pairs), in parallel.
+    pub fn score_resolved(&self, r: &Resolved) -> Vec<f32> {
+        let n = r.event_ptr.len().saturating_sub(1);
+        let mut out = vec![0f32; n];
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports the feature the function was compiled for.
+                unsafe { score_events_chunk_avx2(self, r, c * CHUNK, chunk) };
+                return;
+            }
+            score_events_chunk(self, r, c * CHUNK, chunk);
+        });
+        out
+    }
+
+    /// Scores single-pair events given as (θ row, word id): the raw kernel,
+    /// for callers that resolved ids themselves and for measuring throughput.
+    /// `out` gets one score per pair (pairs beyond `out` are ignored).
+    pub fn score_pairs(&self, pairs: &[(u32, u32)], out: &mut [f32]) {
+        out.par_chunks_mut(CHUNK).zip(pairs.par_chunks(CHUNK)).for_each(|(o, p)| {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports the feature the function was compiled for.
+                unsafe { score_chunk_avx2(self, p, o) };
+                return;
+            }
+            score_chunk(self, p, o);
+        });
+    }
+}
+
+/// Events per parallel task: large enough that rayon's per-task cost is
+/// negligible against ~10 ns per event, small enough to balance 2–64 cores.
+const CHUNK: usize = 1 << 15;
+
+/// Pairs looked ahead by the prefetch: the rows are random accesses into
+/// tables larger than L2, so asking early lets their misses overlap.
+const AHEAD: usize = 8;
 
 /// Scores resolved events with Spot's formula (min over each event's
 /// pairs), in parallel.
@@ -472,105 +710,53 @@ pub fn score_resolved(model: &Model, folded: &FoldedDocs, r: &Resolved) -> Vec<f
 
 /// Scores resolved events (min over each event's pairs), in parallel, with
 /// the population table of [`population_for`] (empty: Spot's formula).
-pub fn score_resolved_with(
-    model: &Model,
-    folded: &FoldedDocs,
-    r: &Resolved,
-    population: &[f32],
-) -> Vec<f32> {
-    let n = r.event_ptr.len().saturating_sub(1);
-    let mut out = vec![0f32; n];
-    out.par_chunks_mut(4096).enumerate().for_each(|(c, chunk)| {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports the feature the function was compiled for.
-            unsafe { score_events_chunk_avx2(model, folded, r, population, c * 4096, chunk) };
-            return;
-        }
-        score_events_chunk(model, folded, r, population, c * 4096, chunk);
-    });
-    out
+pub fn score_resolved_with(model: &Model, folded: &FoldedDocs, r: &Resolved, population: &[f32]) -> Vec<f32> {
+    ScoreTables::new(model, folded, population.to_vec()).score_resolved(r)
 }
 
 #[inline(always)]
-fn score_events_chunk(
-    model: &Model,
-    folded: &FoldedDocs,
-    r: &Resolved,
-    population: &[f32],
-    base: usize,
-    out: &mut [f32],
-) {
-    const AHEAD: usize = 16;
-    let k = model.topics.k;
-    let n_known = model.docs.len();
+fn score_events_chunk(t: &ScoreTables, r: &Resolved, base: usize, out: &mut [f32]) {
     for (i, o) in out.iter_mut().enumerate() {
         let e = base + i;
         let (lo, hi) = (r.event_ptr[e], r.event_ptr[e + 1]);
-        if let Some(&(d, w)) = r.pairs.get(lo + AHEAD)
-            && (d as usize) < n_known
-            && w < WORD_ERR
-        {
-            prefetch(model.topics.theta.as_ptr().wrapping_add(d as usize * k));
-            prefetch(model.topics.phi.as_ptr().wrapping_add(w as usize * k));
+        if let Some(&p) = r.pairs.get(lo + AHEAD) {
+            t.prefetch_pair(p);
         }
-        *o = r.pairs[lo..hi]
-            .iter()
-            .map(|&p| pair_score(model, &folded.theta, population, p))
-            .reduce(f32::min)
-            .unwrap_or(f32::NAN);
+        let mut s = f32::NAN;
+        for &p in &r.pairs[lo..hi] {
+            // f32::min ignores the NaN start, so the first pair sets s.
+            s = s.min(t.pair(p));
+        }
+        *o = s;
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn score_events_chunk_avx2(
-    model: &Model,
-    folded: &FoldedDocs,
-    r: &Resolved,
-    population: &[f32],
-    base: usize,
-    out: &mut [f32],
-) {
-    score_events_chunk(model, folded, r, population, base, out);
+fn score_events_chunk_avx2(t: &ScoreTables, r: &Resolved, base: usize, out: &mut [f32]) {
+    score_events_chunk(t, r, base, out);
 }
 
-/// Scores single-pair events given as (θ row, word id) with no markers:
-/// the raw kernel, for callers that resolved ids themselves and for
-/// measuring throughput.
+/// Scores single-pair events given as (θ row, word id) with no markers,
+/// building the tables first (see [`ScoreTables::score_pairs`] to reuse them).
 pub fn score_pairs(model: &Model, pairs: &[(u32, u32)], out: &mut [f32]) {
-    out.par_chunks_mut(8192)
-        .zip(pairs.par_chunks(8192))
-        .for_each(|(o, p)| {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports the feature the function was compiled for.
-                unsafe { score_chunk_avx2(model, p, o) };
-                return;
-            }
-            score_chunk(model, p, o);
-        });
+    ScoreTables::of_model(model).score_pairs(pairs, out);
 }
 
 /// The scoring loop, inlined into a baseline and an AVX2 build of itself
 /// (no FMA: plain mul/add keep results identical across the two).
 #[inline(always)]
-fn score_chunk(model: &Model, pairs: &[(u32, u32)], out: &mut [f32]) {
-    const AHEAD: usize = 16;
-    let k = model.topics.k;
+fn score_chunk(t: &ScoreTables, pairs: &[(u32, u32)], out: &mut [f32]) {
     for (i, (o, &p)) in out.iter_mut().zip(pairs).enumerate() {
-        // The rows are random accesses into tables larger than L2: ask for
-        // the rows of a pair a few iterations ahead so their misses overlap.
-        if let Some(&(d, w)) = pairs.get(i + AHEAD) {
-            prefetch(model.topics.theta.as_ptr().wrapping_add(d as usize * k));
-            prefetch(model.topics.phi.as_ptr().wrapping_add(w as usize * k));
+        if let Some(&ahead) = pairs.get(i + AHEAD) {
+            t.prefetch_pair(ahead);
         }
-        *o = spot_pair_score(model, &[], p);
+        *o = t.pair(p);
     }
 }
 
-/// Hints the CPU to load the cache lines at `p` (and the next one, since a
-/// K = 20 row spans two); a no-op elsewhere. Never dereferences `p`.
+/// Hints the CPU to load the cache line at `p`; a no-op elsewhere. Never
+/// dereferences `p`.
 #[inline(always)]
 fn prefetch(p: *const f32) {
     #[cfg(target_arch = "x86_64")]
@@ -579,7 +765,6 @@ fn prefetch(p: *const f32) {
         // SAFETY: prefetch is a hint; it does not fault on any address.
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
-            _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>().wrapping_add(64));
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -588,8 +773,8 @@ fn prefetch(p: *const f32) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn score_chunk_avx2(model: &Model, pairs: &[(u32, u32)], out: &mut [f32]) {
-    score_chunk(model, pairs, out);
+fn score_chunk_avx2(t: &ScoreTables, pairs: &[(u32, u32)], out: &mut [f32]) {
+    score_chunk(t, pairs, out);
 }
 
 /// Resolves and scores events in one call, with Spot's formula.
@@ -609,10 +794,7 @@ pub struct RankConfig {
 
 impl Default for RankConfig {
     fn default() -> Self {
-        RankConfig {
-            threshold: 1e-6,
-            max_results: -1,
-        }
+        RankConfig { threshold: 1e-6, max_results: -1 }
     }
 }
 
@@ -643,8 +825,18 @@ pub struct Scored {
     pub resolved: Resolved,
     /// Score of each event (NaN: no pair).
     pub scores: Vec<f32>,
+    /// Unseen words given smoothed rows (none for Spot's formula).
+    pub backoff: BackoffWords,
+    /// The kernel's tables (θ, φ and the per-word population table used;
+    /// the latter is empty for Spot's formula).
+    pub tables: ScoreTables,
+}
+
+impl Scored {
     /// The per-word population table used (empty: Spot's formula).
-    pub population: Vec<f32>,
+    pub fn population(&self) -> &[f32] {
+        &self.tables.population
+    }
 }
 
 /// Folds in, resolves and scores `events` with the default [`Scoring`],
@@ -655,16 +847,20 @@ pub fn score_all(model: &Model, events: &[EventWords], cfg: &FoldInConfig) -> Sc
 
 /// Folds in, resolves and scores `events` with `scoring`, keeping the
 /// intermediate tables.
-pub fn score_all_with(
-    model: &Model,
-    events: &[EventWords],
-    cfg: &FoldInConfig,
-    scoring: Scoring,
-) -> Scored {
-    let (folded, resolved) = resolve(model, events, cfg);
-    let population = population_for(model, scoring);
-    let scores = score_resolved_with(model, &folded, &resolved, &population);
-    Scored { folded, resolved, scores, population }
+pub fn score_all_with(model: &Model, events: &[EventWords], cfg: &FoldInConfig, scoring: Scoring) -> Scored {
+    let index = DocIndex::new(model);
+    let mut unseen = UnseenDocs::new();
+    unseen.add_events(model, &index, events);
+    let folded = unseen.fold_in(model, cfg);
+    let mut resolved = resolve_with(model, &index, &folded, events);
+    let backoff = match scoring {
+        Scoring::Spot => BackoffWords::none(),
+        Scoring::Blend => BackoffWords::collect_resolved(model, events, &resolved),
+    };
+    backoff.patch(events, &mut resolved);
+    let tables = ScoreTables::with_backoff(model, &folded, &backoff, population_for(model, scoring));
+    let scores = tables.score_resolved(&resolved);
+    Scored { folded, resolved, scores, backoff, tables }
 }
 
 /// Why an event got its score.
@@ -684,20 +880,9 @@ impl Scored {
     /// Explains event `e` (None if it has no pair).
     pub fn explain(&self, model: &Model, e: usize, top: usize) -> Option<Explanation> {
         let r = &self.resolved;
-        let pairs = &r.pairs[r.event_ptr[e]..r.event_ptr[e + 1]];
-        let (pair, score) = pairs
-            .iter()
-            .map(|&p| pair_score(model, &self.folded.theta, &self.population, p))
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))?;
-        let k = model.topics.k;
-        let row = pairs[pair].0 as usize;
-        let n_known = model.docs.len();
-        let theta = if row < n_known {
-            model.topics.theta_row(row)
-        } else {
-            &self.folded.theta[(row - n_known) * k..(row - n_known + 1) * k]
-        };
+        let pairs = r.event_pairs(e)?;
+        let (pair, score) = pairs.iter().map(|&p| self.tables.pair(p)).enumerate().min_by(|a, b| a.1.total_cmp(&b.1))?;
+        let theta = &self.tables.theta_row(pairs[pair].0)[..model.topics.k];
         let mut t: Vec<(u16, f32)> = theta.iter().enumerate().map(|(i, &w)| (i as u16, w)).collect();
         t.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         t.truncate(top);
@@ -760,11 +945,7 @@ mod tests {
     fn model() -> Model {
         let vocab = Vocab::from_names(vec!["a".into(), "b".into(), "c".into()]);
         let docs = Vocab::from_names(vec!["10.0.0.1".into(), "10.0.0.2".into()]);
-        let topics = TopicModel {
-            k: 2,
-            phi: vec![0.6, 0.0, 0.4, 0.0, 0.0, 1.0],
-            theta: vec![1.0, 0.0, 0.25, 0.75],
-        };
+        let topics = TopicModel { k: 2, phi: vec![0.6, 0.0, 0.4, 0.0, 0.0, 1.0], theta: vec![1.0, 0.0, 0.25, 0.75] };
         Model::new(meta(2), vocab, docs, topics).expect("model")
     }
 
@@ -778,22 +959,15 @@ mod tests {
             let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
             let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.01).collect();
             let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!(
-                (dot(&a, &b) - naive).abs() <= 1e-3 * naive.abs().max(1.0),
-                "n = {n}"
-            );
+            assert!((dot(&a, &b) - naive).abs() <= 1e-3 * naive.abs().max(1.0), "n = {n}");
         }
     }
 
     #[test]
     fn known_document_scores_are_theta_dot_phi() {
         let m = model();
-        let events: Vec<EventWords> = vec![
-            vec![(ip(1), "a".into())],
-            vec![(ip(1), "c".into())],
-            vec![(ip(2), "c".into())],
-            vec![(ip(2), "b".into())],
-        ];
+        let events: Vec<EventWords> =
+            vec![vec![(ip(1), "a".into())], vec![(ip(1), "c".into())], vec![(ip(2), "c".into())], vec![(ip(2), "b".into())]];
         let s = score_events(&m, &events, &FoldInConfig::default());
         assert!((s[0] - 0.6).abs() < 1e-6);
         assert!(s[1].abs() < 1e-6);
@@ -821,7 +995,7 @@ mod tests {
         ];
         let cfg = FoldInConfig::default();
         let spot = score_all_with(&m, &events, &cfg, Scoring::Spot);
-        assert!(spot.population.is_empty());
+        assert!(spot.population().is_empty());
         assert_eq!(spot.scores[..4], score_events(&m, &events[..4], &cfg)[..]);
         let blend = score_all_with(&m, &events, &cfg, Scoring::Blend);
         // Host 1 uses a all the time (0.6) but a is rarer across hosts.
@@ -841,12 +1015,8 @@ mod tests {
     #[test]
     fn unseen_word_error_min_and_empty_events() {
         let m = model();
-        let events: Vec<EventWords> = vec![
-            vec![(ip(1), "zzz".into())],
-            vec![(ip(1), WORD_ERROR.into())],
-            vec![(ip(1), "a".into()), (ip(2), "c".into())],
-            vec![],
-        ];
+        let events: Vec<EventWords> =
+            vec![vec![(ip(1), "zzz".into())], vec![(ip(1), WORD_ERROR.into())], vec![(ip(1), "a".into()), (ip(2), "c".into())], vec![]];
         let s = score_events(&m, &events, &FoldInConfig::default());
         assert_eq!(s[0], UNSEEN_WORD_SCORE);
         assert_eq!(s[1], ERROR_SCORE);
@@ -878,10 +1048,7 @@ mod tests {
     fn batches_share_one_fold_in_and_uncollected_docs_get_uniform_theta() {
         let m = model();
         let batch1: Vec<EventWords> = (0..10).map(|_| vec![(ip(9), "c".to_string())]).collect();
-        let batch2: Vec<EventWords> = vec![
-            vec![(ip(9), "c".to_string())],
-            vec![(ip(7), "a".to_string())],
-        ];
+        let batch2: Vec<EventWords> = vec![vec![(ip(9), "c".to_string())], vec![(ip(7), "a".to_string())]];
         let index = DocIndex::new(&m);
         let mut unseen = UnseenDocs::new();
         unseen.add_events(&m, &index, &batch1);
@@ -926,10 +1093,7 @@ mod tests {
     #[test]
     fn fold_in_of_a_huge_document_is_bounded_and_keeps_the_mix() {
         let m = model();
-        let cfg = FoldInConfig {
-            max_tokens: 100,
-            ..FoldInConfig::default()
-        };
+        let cfg = FoldInConfig { max_tokens: 100, ..FoldInConfig::default() };
         let theta = fold_in(&m, &[(0, 1_000_000), (2, 3_000_000)], &cfg, 3);
         assert!((theta[1] - 0.75).abs() < 0.1, "{theta:?}");
     }
@@ -939,21 +1103,9 @@ mod tests {
         let scores = [0.5, 1e-7, -1.0, 0.0, 1e-6, 2e-6, 1e-7, f32::NAN];
         let all = rank(&scores, &RankConfig::default());
         assert_eq!(all, vec![3, 1, 6, 4]);
-        let top2 = rank(
-            &scores,
-            &RankConfig {
-                max_results: 2,
-                ..RankConfig::default()
-            },
-        );
+        let top2 = rank(&scores, &RankConfig { max_results: 2, ..RankConfig::default() });
         assert_eq!(top2, vec![3, 1]);
-        let loose = rank(
-            &scores,
-            &RankConfig {
-                threshold: 1.0,
-                max_results: 0,
-            },
-        );
+        let loose = rank(&scores, &RankConfig { threshold: 1.0, max_results: 0 });
         assert_eq!(loose, vec![3, 1, 6, 4, 5, 0]);
     }
 
@@ -975,18 +1127,91 @@ mod tests {
         }
     }
 
+    /// Padded, aligned rows give the plain dot product for any K, including
+    /// K not a multiple of the lanes and K spanning several cache lines.
+    #[test]
+    fn padded_tables_match_plain_dot_for_any_k() {
+        for k in [1usize, 7, 16, 17, 20, 33, 64] {
+            let mut rng = Rng::new(k as u64);
+            let (v, d) = (5usize, 4usize);
+            let vocab = Vocab::from_names((0..v).map(|i| format!("w{i}")).collect());
+            let docs = Vocab::from_names((0..d).map(|i| format!("10.0.0.{i}")).collect());
+            let topics = TopicModel { k, phi: (0..v * k).map(|_| rng.next_f32()).collect(), theta: (0..d * k).map(|_| rng.next_f32()).collect() };
+            let m = Model::new(meta(k as u32), vocab, docs, topics).expect("model");
+            let t = ScoreTables::of_model(&m);
+            assert_eq!(t.padded_k() % LANES, 0);
+            assert!(t.padded_k() >= k && t.padded_k() < k + LANES);
+            for r in 0..d {
+                assert_eq!(t.theta.row_ptr(r) as usize % 64, 0, "θ row {r} is cache-line aligned");
+            }
+            let pairs: Vec<(u32, u32)> = (0..d as u32).flat_map(|r| (0..v as u32).map(move |w| (r, w))).collect();
+            let mut out = vec![0f32; pairs.len()];
+            t.score_pairs(&pairs, &mut out);
+            for (&(r, w), &got) in pairs.iter().zip(&out) {
+                let naive: f32 = m.topics.theta_row(r as usize).iter().zip(m.topics.phi_row(w as usize)).map(|(a, b)| a * b).sum();
+                assert!((got - naive).abs() <= 1e-5 * naive.max(1.0), "K {k}: {got} vs {naive}");
+            }
+            // A row the tables do not have scores NaN instead of panicking.
+            let mut bad = [0f32; 1];
+            t.score_pairs(&[(d as u32 + 5, 0)], &mut bad);
+            assert!(bad[0].is_nan());
+        }
+    }
+
+    /// Flow words: an unseen word one bin from seen ones gets their mean φ
+    /// (unseen neighbours counting zero); one with no seen neighbour keeps 0;
+    /// Spot's scoring keeps Spot's 0 for both.
+    #[test]
+    fn unseen_words_back_off_to_adjacent_bins() {
+        let vocab = Vocab::from_names(vec!["443_TCP_10_12_5".into(), "443_TCP_11_12_5".into(), "53_UDP_3_7_1".into()]);
+        let docs = Vocab::from_names(vec!["10.0.0.1".into(), "10.0.0.2".into()]);
+        let topics = TopicModel { k: 2, phi: vec![0.5, 0.0, 0.5, 0.0, 0.0, 1.0], theta: vec![1.0, 0.0, 0.0, 1.0] };
+        let m = Model::new(meta(2), vocab, docs, topics).expect("model");
+        let events: Vec<EventWords> = vec![
+            // Between the two seen hours: neighbours 10 and 11 of 6 candidates are seen.
+            vec![(ip(1), "443_TCP_10_13_5".into())],
+            vec![(ip(1), "443_TCP_12_12_5".into())],
+            // A new port: nothing adjacent.
+            vec![(ip(1), "8443_TCP_10_12_5".into())],
+            vec![(ip(2), "443_TCP_10_13_5".into())],
+        ];
+        let cfg = FoldInConfig::default();
+        let blend = score_all_with(&m, &events, &cfg, Scoring::Blend);
+        assert_eq!(blend.backoff.len(), 2, "{:?}", blend.backoff);
+        // 443_TCP_10_13_5: neighbours 9/11 h (11 seen), B 12/14 (12 seen... the seen
+        // word 443_TCP_10_12_5), P 4/6: 1 seen of 6 → φ = (0.5/6, 0).
+        // θ̄ = (0.5, 0.5): P_pop = 0.5 · 0.5/6; host 1: 0.5/6 → min = 0.25/6.
+        assert!((blend.scores[0] - 0.25 / 6.0).abs() < 1e-6, "{:?}", blend.scores);
+        // 443_TCP_12_12_5: neighbour hour 11 seen (1 of 6).
+        assert!((blend.scores[1] - 0.25 / 6.0).abs() < 1e-6, "{:?}", blend.scores);
+        assert_eq!(blend.scores[2], UNSEEN_WORD_SCORE);
+        // Host 2 never uses topic 0: the smoothed word is still novel for it.
+        assert_eq!(blend.scores[3], 0.0);
+        let ex = blend.explain(&m, 0, 1).expect("explained");
+        assert_eq!(ex.score, blend.scores[0]);
+        // The one-pass and the resolved-pairs collections agree.
+        let direct = BackoffWords::collect(&m, &events);
+        assert_eq!(direct, blend.backoff);
+        let index = DocIndex::new(&m);
+        let folded = FoldedDocs::empty(2);
+        assert_eq!(resolve_with_backoff(&m, &index, &folded, &direct, &events), {
+            let mut r = resolve_with(&m, &index, &folded, &events);
+            direct.patch(&events, &mut r);
+            r
+        });
+        let spot = score_all_with(&m, &events, &cfg, Scoring::Spot);
+        assert!(spot.backoff.is_empty());
+        assert!(spot.scores.iter().all(|&s| s == UNSEEN_WORD_SCORE), "{:?}", spot.scores);
+    }
+
     #[test]
     fn score_pairs_kernel_matches_resolved_path() {
         let m = model();
         let pairs = vec![(0u32, 0u32), (1, 2), (1, 1), (0, 2)];
         let mut out = vec![0f32; 4];
         score_pairs(&m, &pairs, &mut out);
-        let events: Vec<EventWords> = vec![
-            vec![(ip(1), "a".into())],
-            vec![(ip(2), "c".into())],
-            vec![(ip(2), "b".into())],
-            vec![(ip(1), "c".into())],
-        ];
+        let events: Vec<EventWords> =
+            vec![vec![(ip(1), "a".into())], vec![(ip(2), "c".into())], vec![(ip(2), "b".into())], vec![(ip(1), "c".into())]];
         assert_eq!(out, score_events(&m, &events, &FoldInConfig::default()));
     }
 }

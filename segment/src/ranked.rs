@@ -56,25 +56,24 @@ const KEY_THRESHOLD: &str = "osprey.ranked.threshold";
 const KEY_MAX: &str = "osprey.ranked.max_results";
 const KEY_MODEL: &str = "osprey.ranked.model";
 const KEY_MODE: &str = "osprey.ranked.mode";
+// Provenance keys added after version 1 shipped: optional on read, so
+// earlier ranked files still open (their values then read as empty/None).
+const KEY_SCORING: &str = "osprey.ranked.scoring";
+const KEY_MODEL_ID: &str = "osprey.ranked.model_id";
+const KEY_TRAIN_FROM: &str = "osprey.ranked.train_from";
+const KEY_TRAIN_TO: &str = "osprey.ranked.train_to";
 
 /// The columns of ranked segments of `kind`.
 pub fn ranked_schema(kind: Kind) -> SchemaRef {
-    let mut fields = vec![
-        Field::new("rank", DataType::UInt64, false),
-        Field::new("score", DataType::Float64, false),
-        Field::new("word", DataType::Utf8, false),
-    ];
+    let mut fields =
+        vec![Field::new("rank", DataType::UInt64, false), Field::new("score", DataType::Float64, false), Field::new("word", DataType::Utf8, false)];
     fields.extend(schema(kind).fields().iter().map(|f| f.as_ref().clone()));
     fields.push(
         Field::new("document", DataType::FixedSizeBinary(16), false)
             .with_metadata(HashMap::from([(META_LOGICAL_TYPE.to_string(), "ip".to_string())])),
     );
     fields.push(Field::new("topics", DataType::List(Arc::new(Field::new("item", DataType::UInt16, false))), false));
-    fields.push(Field::new(
-        "topic_weights",
-        DataType::List(Arc::new(Field::new("item", DataType::Float64, false))),
-        false,
-    ));
+    fields.push(Field::new("topic_weights", DataType::List(Arc::new(Field::new("item", DataType::Float64, false))), false));
     Arc::new(Schema::new(fields))
 }
 
@@ -103,10 +102,7 @@ pub fn f32_to_f64_exact_text(x: f32) -> f64 {
 /// kind's records, row i being the event ranked `rows.rank[i]`).
 pub fn ranked_batch(kind: Kind, events: &RecordBatch, rows: &RankedRows) -> Result<RecordBatch, SegmentError> {
     let n = events.num_rows();
-    if [rows.rank.len(), rows.score.len(), rows.word.len(), rows.document.len(), rows.topics.len()]
-        .iter()
-        .any(|&l| l != n)
-    {
+    if [rows.rank.len(), rows.score.len(), rows.word.len(), rows.document.len(), rows.topics.len()].iter().any(|&l| l != n) {
         return Err(SegmentError::Invalid(format!("ranked columns do not all have the {n} rows of the events")));
     }
     let mut cols: Vec<ArrayRef> = vec![
@@ -164,6 +160,14 @@ pub struct RankedRun {
     pub model: String,
     /// `model` (train on one window, score another) or `spot` (train and score the same window).
     pub mode: String,
+    /// How pairs were scored: `spot` (P(w | d)) or `blend` (empty: not
+    /// recorded, a file from before this key existed).
+    pub scoring: String,
+    /// Identity of the model's content (e.g. `crc32:…` of the model file),
+    /// so two runs can be told to use the same model even if it moved.
+    pub model_id: String,
+    /// The model's training window (`[from, to)`, ns; open ends are None).
+    pub train_window: TimeRange,
 }
 
 impl RankedRun {
@@ -178,19 +182,26 @@ impl RankedRun {
             (KEY_MAX.to_string(), self.max_results.to_string()),
             (KEY_MODEL.to_string(), self.model.clone()),
             (KEY_MODE.to_string(), self.mode.clone()),
+            (KEY_SCORING.to_string(), self.scoring.clone()),
+            (KEY_MODEL_ID.to_string(), self.model_id.clone()),
+            (KEY_TRAIN_FROM.to_string(), opt(self.train_window.from)),
+            (KEY_TRAIN_TO.to_string(), opt(self.train_window.to)),
         ])
     }
 
     fn from_meta(kind: Kind, m: &Schema) -> Result<Self, String> {
-        let get = |k: &str| {
-            m.metadata().get(k).cloned().ok_or_else(|| format!("not a ranked segment: metadata lacks {k}"))
-        };
+        let get = |k: &str| m.metadata().get(k).cloned().ok_or_else(|| format!("not a ranked segment: metadata lacks {k}"));
         let version: u32 = get(KEY_VERSION)?.parse().map_err(|_| "bad ranked version".to_string())?;
         if version != RANKED_VERSION {
             return Err(format!("ranked layout version {version} is not supported (this build reads {RANKED_VERSION})"));
         }
         let opt = |k: &str| -> Result<Option<i64>, String> {
             let v = get(k)?;
+            if v.is_empty() { Ok(None) } else { v.parse().map(Some).map_err(|_| format!("bad {k}")) }
+        };
+        let optional = |k: &str| m.metadata().get(k).cloned().unwrap_or_default();
+        let optional_ns = |k: &str| -> Result<Option<i64>, String> {
+            let v = optional(k);
             if v.is_empty() { Ok(None) } else { v.parse().map(Some).map_err(|_| format!("bad {k}")) }
         };
         Ok(RankedRun {
@@ -201,6 +212,9 @@ impl RankedRun {
             max_results: get(KEY_MAX)?.parse().map_err(|_| format!("bad {KEY_MAX}"))?,
             model: get(KEY_MODEL)?,
             mode: get(KEY_MODE)?,
+            scoring: optional(KEY_SCORING),
+            model_id: optional(KEY_MODEL_ID),
+            train_window: TimeRange { from: optional_ns(KEY_TRAIN_FROM)?, to: optional_ns(KEY_TRAIN_TO)? },
         })
     }
 }
@@ -247,8 +261,7 @@ pub fn list_ranked(data: &Path, kind: Kind) -> Result<Vec<PathBuf>, SegmentError
 
 fn open(path: &Path) -> Result<(SegmentReader, RankedRun), SegmentError> {
     let r = SegmentReader::open_derived(path, &ranked_schema_for_path(path)?)?;
-    let run = RankedRun::from_meta(r.meta().kind, &r.schema())
-        .map_err(|m| SegmentError::Invalid(format!("{}: {m}", path.display())))?;
+    let run = RankedRun::from_meta(r.meta().kind, &r.schema()).map_err(|m| SegmentError::Invalid(format!("{}: {m}", path.display())))?;
     Ok((r, run))
 }
 
@@ -328,6 +341,9 @@ mod tests {
             max_results: -1,
             model: "m.model".into(),
             mode: "model".into(),
+            scoring: "blend".into(),
+            model_id: "crc32:0123abcd".into(),
+            train_window: TimeRange { from: Some(day - 86_400_000_000_000), to: Some(day) },
         };
         let p1 = write_ranked(dir.path(), "t", &run, &batch).expect("write");
         let p2 = write_ranked(dir.path(), "t", &run, &batch).expect("rewrite");
@@ -345,5 +361,36 @@ mod tests {
         assert_eq!(crate::schema::flows_from_batch(&ev).expect("flows")[1].dst_port, 23);
         // A ranked file is not a record segment.
         assert!(SegmentReader::open(&p2).is_err());
+    }
+
+    /// Files written before the provenance keys existed still read, with
+    /// the new fields empty; a malformed training bound is an error.
+    #[test]
+    fn provenance_keys_are_optional_on_read() {
+        let run = RankedRun {
+            kind: Kind::Dns,
+            window: TimeRange { from: Some(5), to: None },
+            events_scored: 3,
+            threshold: 1e-6,
+            max_results: 10,
+            model: "x".into(),
+            mode: "spot".into(),
+            scoring: "spot".into(),
+            model_id: "id".into(),
+            train_window: TimeRange { from: Some(1), to: Some(2) },
+        };
+        let mut meta = run.to_meta();
+        let schema = |m: &HashMap<String, String>| Schema::new(Vec::<Field>::new()).with_metadata(m.clone());
+        assert_eq!(RankedRun::from_meta(Kind::Dns, &schema(&meta)), Ok(run.clone()));
+        for k in [KEY_SCORING, KEY_MODEL_ID, KEY_TRAIN_FROM, KEY_TRAIN_TO] {
+            meta.remove(k);
+        }
+        let old = RankedRun::from_meta(Kind::Dns, &schema(&meta)).expect("old layout reads");
+        assert_eq!(old.scoring, "");
+        assert_eq!(old.model_id, "");
+        assert_eq!(old.train_window, TimeRange::default());
+        assert_eq!(old.model, run.model);
+        meta.insert(KEY_TRAIN_FROM.to_string(), "yesterday".into());
+        assert!(RankedRun::from_meta(Kind::Dns, &schema(&meta)).is_err());
     }
 }

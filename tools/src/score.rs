@@ -4,7 +4,8 @@
 //! population score, see `osprey_scorer::score::Scoring`),
 //! select and order them as Spot did (threshold, ascending score,
 //! max-results), and write the ranked results as a segment under
-//! `DIR/ranked/<kind>/`.
+//! `DIR/ranked/<kind>/`, with the run's provenance (scoring, model identity
+//! and training window, threshold) in its metadata.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -81,6 +82,14 @@ impl From<ScoringArg> for Scoring {
     }
 }
 
+/// The name of a scoring in ranked files and output (`spot` or `blend`).
+pub fn scoring_name(s: Scoring) -> &'static str {
+    match s {
+        Scoring::Spot => "spot",
+        Scoring::Blend => "blend",
+    }
+}
+
 /// What a scoring run produced.
 #[derive(Debug)]
 pub struct ScoreRun {
@@ -96,13 +105,15 @@ pub struct ScoreRun {
 
 /// Scores `records` with `model` and `scoring`, selects with `cfg`, and
 /// writes the ranked segment.
-pub fn score_records(
-    data: &Path,
-    records: Records,
-    model: &Model,
-    scoring: Scoring,
-    run: RankedRun,
-) -> Result<ScoreRun> {
+pub fn score_records(data: &Path, records: Records, model: &Model, scoring: Scoring, run: RankedRun) -> Result<ScoreRun> {
+    // The run's provenance comes from what is actually used here, so a
+    // ranked file always names its model content, training window and scoring.
+    let run = RankedRun {
+        scoring: scoring_name(scoring).to_string(),
+        model_id: model.id().context("model identity")?,
+        train_window: TimeRange { from: model.meta.train_from_ns, to: model.meta.train_to_ns },
+        ..run
+    };
     let settings = WordSettings::from_model(model);
     let events = settings.events(&records);
     let scored = score_all_with(model, &events, &FoldInConfig::for_model(model), scoring);
@@ -152,12 +163,7 @@ pub fn run(global: &Global, args: ScoreArgs) -> Result<Outcome> {
             })?,
         };
         let m = Model::load(&path).with_context(|| format!("loading model {}", path.display()))?;
-        anyhow::ensure!(
-            m.meta.kind == kind.as_str(),
-            "{} is a {} model, not {kind}",
-            path.display(),
-            m.meta.kind
-        );
+        anyhow::ensure!(m.meta.kind == kind.as_str(), "{} is a {} model, not {kind}", path.display(), m.meta.kind);
         let tw = TimeRange { from: m.meta.train_from_ns, to: m.meta.train_to_ns };
         say(format!("model {} ({} K={}, trained on {})", path.display(), m.meta.trainer, m.meta.k, show_window(&tw)));
         (m, path.display().to_string(), "model")
@@ -171,6 +177,9 @@ pub fn run(global: &Global, args: ScoreArgs) -> Result<Outcome> {
         max_results: args.max_results,
         model: desc,
         mode: mode.to_string(),
+        scoring: String::new(),
+        model_id: String::new(),
+        train_window: TimeRange::default(),
     };
     let out = score_records(&data, records, &model, args.scoring.into(), run)?;
     say(format!(

@@ -16,9 +16,9 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt16Type, UInt64Type};
-use arrow_array::RecordBatch;
 use clap::{Args, ValueEnum};
 
 use osprey_scorer::words::flow::proto_name;
@@ -127,15 +127,27 @@ pub fn run(global: &Global, args: TopArgs) -> Result<Outcome> {
 
 fn describe(run: &RankedRun, file: &std::path::Path) -> String {
     let f = |t: Option<i64>| t.map_or_else(|| "open".to_string(), rfc3339);
+    let or = |v: &str| if v.is_empty() { "not recorded".to_string() } else { v.to_string() };
+    // A file from before the provenance keys existed has none of them.
+    let trained = if run.model_id.is_empty() && run.train_window == Default::default() {
+        "not recorded".to_string()
+    } else {
+        format!("[{}, {})", f(run.train_window.from), f(run.train_window.to))
+    };
     format!(
-        "# {} run over [{}, {}): {} events scored, threshold {}, model: {} ({})",
+        "# {} run over [{}, {}): {} events scored, threshold {}, max results {}\n# model: {} ({}), id {}, trained on {}; mode {}, scoring {}",
         run.kind,
         f(run.window.from),
         f(run.window.to),
         run.events_scored,
         run.threshold,
+        if run.max_results > 0 { run.max_results.to_string() } else { "all".to_string() },
         run.model,
-        file.display()
+        file.display(),
+        or(&run.model_id),
+        trained,
+        run.mode,
+        or(&run.scoring),
     )
 }
 

@@ -201,6 +201,30 @@ fn demo_runs_end_to_end_at_small_scale() {
     }
     assert!(data.join("ground-truth.json").is_file());
     assert!(data.join("ranked").is_dir(), "scoring wrote ranked segments");
+    // Both setups give every anomaly an explicit verdict.
+    for anomaly in ["dns_tunnel", "port_scan", "beaconing", "exfil_upload", "dga"] {
+        let line = text.lines().find(|l| l.trim_start().starts_with(anomaly) && l.contains("benign ahead"));
+        let line = line.unwrap_or_else(|| panic!("no verdict line for {anomaly}: {text}"));
+        let verdicts = line.matches("FOUND").count() + line.matches("missed").count();
+        assert_eq!(verdicts, 2, "Spot's and the baseline's verdicts: {line}");
+    }
+    assert!(text.contains("with a baseline model:") && text.contains("with Spot's same-day model:"), "{text}");
+    // The ranked run records its provenance, and `top` shows it in the
+    // table header only.
+    let d = data.to_str().expect("utf8");
+    let table = osprey(&["top", "--data", d, "--kind", "flow", "-n", "3"]);
+    assert!(table.status.success());
+    let header = String::from_utf8_lossy(&table.stdout).lines().take(2).collect::<Vec<_>>().join("\n");
+    for want in ["scoring blend", "id crc32:", "trained on [2026-11-24T00:00:00", "threshold 1", "mode model"] {
+        assert!(header.contains(want), "{want:?} not in {header}");
+    }
+    for format in ["jsonl", "csv", "spot-tsv"] {
+        let o = osprey(&["top", "--data", d, "--kind", "dns", "-n", "3", "--format", format]);
+        assert!(o.status.success());
+        let body = String::from_utf8_lossy(&o.stdout);
+        assert!(!body.lines().any(|l| l.starts_with('#')), "{format} output has no header comment: {body}");
+        assert!(body.lines().count() >= 3, "{format}: {body}");
+    }
     // A second run replaces its own earlier demo, but never a foreign directory.
     assert!(osprey(&["demo", "--data", data.to_str().expect("utf8"), "--scale", "0.05"]).status.success());
     let foreign = dir.path().join("foreign");

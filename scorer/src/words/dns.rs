@@ -28,10 +28,7 @@ pub struct DnsWordConfig {
 
 impl Default for DnsWordConfig {
     fn default() -> Self {
-        DnsWordConfig {
-            user_domain: String::new(),
-            responses_only: true,
-        }
+        DnsWordConfig { user_domain: String::new(), responses_only: true }
     }
 }
 
@@ -43,15 +40,7 @@ pub fn hour_from_frame_time(frame_time: &str) -> Option<i32> {
 }
 
 /// The word from already-extracted fields (hour as an integer).
-pub fn dns_word(
-    hour: i64,
-    frame_len: u32,
-    qname: &str,
-    qtype: i64,
-    rcode: i64,
-    top: &DomainPopularity,
-    user_domain: &str,
-) -> String {
+pub fn dns_word(hour: i64, frame_len: u32, qname: &str, qtype: i64, rcode: i64, top: &DomainPopularity, user_domain: &str) -> String {
     let d = parse_domain(qname);
     format!(
         "{}_{}_{}_{}_{}_{}_{}_{}",
@@ -68,25 +57,9 @@ pub fn dns_word(
 
 /// The word exactly as Spot computed it from its Hive columns, including the
 /// `word_error` when the hour cannot be read from `frame_time`.
-pub fn spot_dns_word(
-    frame_time: &str,
-    frame_len: u32,
-    qname: &str,
-    qtype: i64,
-    rcode: i64,
-    top: &DomainPopularity,
-    user_domain: &str,
-) -> String {
+pub fn spot_dns_word(frame_time: &str, frame_len: u32, qname: &str, qtype: i64, rcode: i64, top: &DomainPopularity, user_domain: &str) -> String {
     match hour_from_frame_time(frame_time) {
-        Some(h) => dns_word(
-            i64::from(h),
-            frame_len,
-            qname,
-            qtype,
-            rcode,
-            top,
-            user_domain,
-        ),
+        Some(h) => dns_word(i64::from(h), frame_len, qname, qtype, rcode, top, user_domain),
         None => WORD_ERROR.to_string(),
     }
 }
@@ -94,11 +67,7 @@ pub fn spot_dns_word(
 /// The (client document, word) of a DNS record, or `None` when Spot's input
 /// hygiene drops the record (a query when only responses count, or an empty
 /// query name).
-pub fn dns_record_word(
-    rec: &DnsRecord,
-    top: &DomainPopularity,
-    cfg: &DnsWordConfig,
-) -> Option<(IpAddr, String)> {
+pub fn dns_record_word(rec: &DnsRecord, top: &DomainPopularity, cfg: &DnsWordConfig) -> Option<(IpAddr, String)> {
     if cfg.responses_only && !rec.is_response {
         return None;
     }
@@ -106,15 +75,7 @@ pub fn dns_record_word(
     if qname.is_empty() || qname == "-" || qname == "(empty)" {
         return None;
     }
-    let word = dns_word(
-        i64::from(utc_hour(rec.ts)),
-        rec.frame_len,
-        qname,
-        i64::from(rec.qtype),
-        i64::from(rec.rcode),
-        top,
-        &cfg.user_domain,
-    );
+    let word = dns_word(i64::from(utc_hour(rec.ts)), rec.frame_len, qname, i64::from(rec.qtype), i64::from(rec.rcode), top, &cfg.user_domain);
     Some((rec.client_ip, word))
 }
 
@@ -125,15 +86,7 @@ mod tests {
 
     #[test]
     fn reference_example() {
-        let w = spot_dns_word(
-            "May  12 2015 11:32:45.543421000 UTC",
-            213,
-            "abcdefg.apache.com",
-            1,
-            0,
-            &DomainPopularity::empty(),
-            "apache",
-        );
+        let w = spot_dns_word("May  12 2015 11:32:45.543421000 UTC", 213, "abcdefg.apache.com", 1, 0, &DomainPopularity::empty(), "apache");
         assert_eq!(w, "2_7_11_2_10_1_1_0");
     }
 
@@ -151,14 +104,8 @@ mod tests {
     #[test]
     fn bad_frame_time_is_word_error() {
         let top = DomainPopularity::empty();
-        assert_eq!(
-            spot_dns_word("garbage", 100, "a.b.com", 1, 0, &top, ""),
-            WORD_ERROR
-        );
-        assert_eq!(
-            spot_dns_word("May 12 2015 xx:32:45 UTC", 100, "a.b.com", 1, 0, &top, ""),
-            WORD_ERROR
-        );
+        assert_eq!(spot_dns_word("garbage", 100, "a.b.com", 1, 0, &top, ""), WORD_ERROR);
+        assert_eq!(spot_dns_word("May 12 2015 xx:32:45 UTC", 100, "a.b.com", 1, 0, &top, ""), WORD_ERROR);
     }
 
     fn rec(is_response: bool, qname: &str) -> DnsRecord {
@@ -189,21 +136,14 @@ mod tests {
 
     #[test]
     fn record_word_uses_client_and_utc_hour() {
-        let cfg = DnsWordConfig {
-            user_domain: "apache".into(),
-            responses_only: true,
-        };
+        let cfg = DnsWordConfig { user_domain: "apache".into(), responses_only: true };
         let top = DomainPopularity::empty();
-        let (doc, w) =
-            dns_record_word(&rec(true, "abcdefg.apache.com."), &top, &cfg).expect("word");
+        let (doc, w) = dns_record_word(&rec(true, "abcdefg.apache.com."), &top, &cfg).expect("word");
         assert_eq!(doc, IpAddr::from([192, 168, 1, 5]));
         assert_eq!(w, "2_7_11_2_10_1_1_0");
         assert!(dns_record_word(&rec(false, "abcdefg.apache.com"), &top, &cfg).is_none());
         assert!(dns_record_word(&rec(true, ""), &top, &cfg).is_none());
-        let all = DnsWordConfig {
-            responses_only: false,
-            ..cfg
-        };
+        let all = DnsWordConfig { responses_only: false, ..cfg };
         assert!(dns_record_word(&rec(false, "abcdefg.apache.com"), &top, &all).is_some());
     }
 }

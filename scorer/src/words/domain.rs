@@ -80,20 +80,12 @@ pub struct DomainParts {
 impl DomainParts {
     /// Character length of the subdomain, 0 when it is `"None"`.
     pub fn subdomain_len(&self) -> usize {
-        if self.subdomain == NONE {
-            0
-        } else {
-            self.subdomain.chars().count()
-        }
+        if self.subdomain == NONE { 0 } else { self.subdomain.chars().count() }
     }
 
     /// Shannon entropy of the subdomain (dots included), 0 when it is `"None"`.
     pub fn subdomain_entropy(&self) -> f64 {
-        if self.subdomain == NONE {
-            0.0
-        } else {
-            super::entropy(&self.subdomain)
-        }
+        if self.subdomain == NONE { 0.0 } else { super::entropy(&self.subdomain) }
     }
 }
 
@@ -123,11 +115,7 @@ pub fn parse_domain(name: &str) -> DomainParts {
             }
         }
     }
-    DomainParts {
-        domain,
-        subdomain,
-        num_labels: n,
-    }
+    DomainParts { domain, subdomain, num_labels: n }
 }
 
 /// When a learned domain counts as popular.
@@ -144,10 +132,7 @@ impl Default for PopularityThreshold {
     /// making a tunnel domain "popular" in a small network, and 1% scales the
     /// bar with the network so that only widely used domains qualify.
     fn default() -> Self {
-        PopularityThreshold {
-            min_clients: 3,
-            min_fraction: 0.01,
-        }
+        PopularityThreshold { min_clients: 3, min_fraction: 0.01 }
     }
 }
 
@@ -194,9 +179,7 @@ impl DomainPopularity {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        DomainPopularity {
-            labels: labels.into_iter().map(Into::into).collect(),
-        }
+        DomainPopularity { labels: labels.into_iter().map(Into::into).collect() }
     }
 
     /// Reads a Tranco/Alexa CSV (`rank,domain` per line). As Spot did, only
@@ -212,19 +195,13 @@ impl DomainPopularity {
                 continue;
             }
             let Some((rank, domain)) = text.split_once(',') else {
-                return Err(PopularityError::BadLine {
-                    line: i + 1,
-                    text: line,
-                });
+                return Err(PopularityError::BadLine { line: i + 1, text: line });
             };
             if rank.trim().parse::<u64>().is_err() {
                 if i == 0 {
                     continue;
                 }
-                return Err(PopularityError::BadLine {
-                    line: i + 1,
-                    text: line,
-                });
+                return Err(PopularityError::BadLine { line: i + 1, text: line });
             }
             let first = domain.trim().split('.').next().unwrap_or("");
             if !first.is_empty() {
@@ -241,13 +218,7 @@ impl DomainPopularity {
     where
         I: IntoIterator<Item = &'a DnsRecord>,
     {
-        Self::learn_from_pairs(
-            records
-                .into_iter()
-                .filter(|r| !r.qname.is_empty())
-                .map(|r| (r.client_ip, r.qname.as_str())),
-            threshold,
-        )
+        Self::learn_from_pairs(records.into_iter().filter(|r| !r.qname.is_empty()).map(|r| (r.client_ip, r.qname.as_str())), threshold)
     }
 
     /// As [`DomainPopularity::learn`], from (client, query name) pairs.
@@ -265,11 +236,7 @@ impl DomainPopularity {
             }
         }
         let need = threshold.required(clients.len());
-        let labels = by_domain
-            .into_iter()
-            .filter(|(_, c)| c.len() >= need)
-            .map(|(d, _)| d)
-            .collect();
+        let labels = by_domain.into_iter().filter(|(_, c)| c.len() >= need).map(|(d, _)| d).collect();
         DomainPopularity { labels }
     }
 
@@ -330,10 +297,7 @@ mod tests {
 
     #[test]
     fn reference_parsing_examples() {
-        assert_eq!(
-            p("abcdefg.apache.com"),
-            ("apache".into(), "abcdefg".into(), 3)
-        );
+        assert_eq!(p("abcdefg.apache.com"), ("apache".into(), "abcdefg".into(), 3));
         assert_eq!(p("it.intel.com"), ("intel".into(), "it".into(), 3));
         // co is not a generic TLD, so it becomes the domain.
         assert_eq!(p("www.google.co.uk"), ("co".into(), "www.google".into(), 4));
@@ -402,13 +366,7 @@ mod tests {
         assert!(!pop.contains("tunnel"));
         assert!(!pop.contains("rare"));
         assert!(!pop.contains(NONE));
-        let loose = DomainPopularity::learn_from_pairs(
-            pairs,
-            PopularityThreshold {
-                min_clients: 2,
-                min_fraction: 0.0,
-            },
-        );
+        let loose = DomainPopularity::learn_from_pairs(pairs, PopularityThreshold { min_clients: 2, min_fraction: 0.0 });
         assert!(loose.contains("rare"));
     }
 

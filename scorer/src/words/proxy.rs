@@ -33,9 +33,7 @@ pub struct ProxyWordConfig {
 impl ProxyWordConfig {
     /// Spot's behaviour: `intel` is the class-2 domain.
     pub fn spot() -> Self {
-        ProxyWordConfig {
-            user_domain: "intel".to_string(),
-        }
+        ProxyWordConfig { user_domain: "intel".to_string() }
     }
 }
 
@@ -86,12 +84,7 @@ pub struct ProxyFields<'a> {
 }
 
 /// Spot's proxy word, or `word_error` when a field cannot be read.
-pub fn spot_proxy_word(
-    f: &ProxyFields<'_>,
-    top: &DomainPopularity,
-    agents: &UserAgentCounts,
-    cfg: &ProxyWordConfig,
-) -> String {
+pub fn spot_proxy_word(f: &ProxyFields<'_>, top: &DomainPopularity, agents: &UserAgentCounts, cfg: &ProxyWordConfig) -> String {
     let Some(hour) = f.time.split(':').next().and_then(|h| h.parse::<i32>().ok()) else {
         return WORD_ERROR.to_string();
     };
@@ -100,10 +93,7 @@ pub fn spot_proxy_word(
     };
     let domain = parse_domain(f.host).domain;
     let ctype_parts = java_split(f.content_type, '/');
-    let ctype = ctype_parts
-        .first()
-        .copied()
-        .unwrap_or("unknown_content_type");
+    let ctype = ctype_parts.first().copied().unwrap_or("unknown_content_type");
     // Java's String.length counts UTF-16 units.
     let uri_len = f.uri.encode_utf16().count() as i64;
     format!(
@@ -121,12 +111,7 @@ pub fn spot_proxy_word(
 
 /// The (client document, word) of a proxy record, or `None` when Spot's
 /// hygiene drops it (no client IP). An empty `respcode` counts as null.
-pub fn proxy_record_word(
-    rec: &ProxyRecord,
-    top: &DomainPopularity,
-    agents: &UserAgentCounts,
-    cfg: &ProxyWordConfig,
-) -> Option<(IpAddr, String)> {
+pub fn proxy_record_word(rec: &ProxyRecord, top: &DomainPopularity, agents: &UserAgentCounts, cfg: &ProxyWordConfig) -> Option<(IpAddr, String)> {
     let client = rec.clientip?;
     let fields = ProxyFields {
         host: &rec.host,
@@ -162,23 +147,13 @@ mod tests {
 
     #[test]
     fn reference_example() {
-        let w = spot_proxy_word(
-            &fields(),
-            &DomainPopularity::empty(),
-            &agents(),
-            &ProxyWordConfig::spot(),
-        );
+        let w = spot_proxy_word(&fields(), &DomainPopularity::empty(), &agents(), &ProxyWordConfig::spot());
         assert_eq!(w, "2_0_PUT_4_text_0_1_202");
     }
 
     #[test]
     fn default_config_has_no_safe_domain() {
-        let w = spot_proxy_word(
-            &fields(),
-            &DomainPopularity::empty(),
-            &agents(),
-            &ProxyWordConfig::default(),
-        );
+        let w = spot_proxy_word(&fields(), &DomainPopularity::empty(), &agents(), &ProxyWordConfig::default());
         assert_eq!(w, "0_0_PUT_4_text_0_1_202");
         let top = DomainPopularity::from_labels(["intel"]);
         let w = spot_proxy_word(&fields(), &top, &agents(), &ProxyWordConfig::default());
@@ -192,15 +167,9 @@ mod tests {
         let mut f = fields();
         f.content_type = "/";
         f.respcode = None;
-        assert_eq!(
-            spot_proxy_word(&f, &top, &agents(), &cfg),
-            "2_0_PUT_4_unknown_content_type_0_1_unknown_response_code"
-        );
+        assert_eq!(spot_proxy_word(&f, &top, &agents(), &cfg), "2_0_PUT_4_unknown_content_type_0_1_unknown_response_code");
         f.content_type = "";
-        assert_eq!(
-            spot_proxy_word(&f, &top, &agents(), &cfg),
-            "2_0_PUT_4__0_1_unknown_response_code"
-        );
+        assert_eq!(spot_proxy_word(&f, &top, &agents(), &cfg), "2_0_PUT_4__0_1_unknown_response_code");
     }
 
     #[test]
@@ -230,26 +199,12 @@ mod tests {
         };
         let recs = vec![r.clone(), r.clone(), r.clone()];
         let agents = UserAgentCounts::count(&recs);
-        let (doc, w) = proxy_record_word(
-            &r,
-            &DomainPopularity::empty(),
-            &agents,
-            &ProxyWordConfig::default(),
-        )
-        .expect("word");
+        let (doc, w) = proxy_record_word(&r, &DomainPopularity::empty(), &agents, &ProxyWordConfig::default()).expect("word");
         assert_eq!(doc, IpAddr::from([10, 1, 1, 1]));
         // 3 agents → 1; uri length 26 → 4.
         assert!(w.starts_with("0_13_GET_"), "{w}");
         assert!(w.ends_with("_text_1_4_200"), "{w}");
         r.clientip = None;
-        assert!(
-            proxy_record_word(
-                &r,
-                &DomainPopularity::empty(),
-                &agents,
-                &ProxyWordConfig::default()
-            )
-            .is_none()
-        );
+        assert!(proxy_record_word(&r, &DomainPopularity::empty(), &agents, &ProxyWordConfig::default()).is_none());
     }
 }

@@ -30,6 +30,11 @@
 //!   count small the upload travels in 64 KB TSO-sized segments, as a capture
 //!   on the sending host would show them (a SPAN port would see 1500-byte ones).
 //!
+//! **Days.** [`DemoConfig::day`] picks a day of the same office (same hosts,
+//! same habits, same compromised machines; new events), and
+//! [`DemoConfig::anomalies`] can turn the injections off, so a clean baseline
+//! day can be generated to train on before scoring a day with anomalies.
+//!
 //! Volume is kept small on purpose (about half a million packets for the
 //! default day): a real office would produce far more. Bulk TCP payloads are
 //! *sliced* like a packet broker does: a data segment of more than
@@ -50,8 +55,8 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use osprey_capture::craft::{
-    DnsBuilder, DnsHeader, Icmp, Ipv4, Ipv6, Mac, Name, PacketBuilder, PcapOptions, PcapWriter, RData, Tcp, Udp,
-    checksum_add, checksum_fold, dns_class, dns_rcode, dns_type, linktype, tcp_flags,
+    DnsBuilder, DnsHeader, Icmp, Ipv4, Ipv6, Mac, Name, PacketBuilder, PcapOptions, PcapWriter, RData, Tcp, Udp, checksum_add, checksum_fold,
+    dns_class, dns_rcode, dns_type, linktype, tcp_flags,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,8 +73,17 @@ pub const DEFAULT_START_NS: i64 = 1_795_478_400 * SEC;
 pub struct DemoConfig {
     /// Seed of every random choice.
     pub seed: u64,
-    /// Start of the day, ns since the epoch (default 2026-11-24T00:00:00Z).
+    /// Start of the first day, ns since the epoch (default 2026-11-24T00:00:00Z).
     pub start_ns: i64,
+    /// Which day of the same office to generate (0 = the first, starting at
+    /// `start_ns`). The network, the hosts and the people's habits (who
+    /// stays on overnight, who browses through the proxy, how active each
+    /// user is, which machines are compromised) are the same every day; the
+    /// day's events (arrivals, sessions, lookups) are drawn anew.
+    pub day: u32,
+    /// Inject the anomalies. Off: a clean day of the same office, e.g. a
+    /// baseline to train on before scoring a day with anomalies.
+    pub anomalies: bool,
     /// Internal hosts, servers included (default 150; at least 16 are used).
     pub hosts: usize,
     /// Multiplies the benign volume (1.0: about half a million packets).
@@ -78,7 +92,7 @@ pub struct DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        DemoConfig { seed: 42, start_ns: DEFAULT_START_NS, hosts: 150, scale: 1.0 }
+        DemoConfig { seed: 42, start_ns: DEFAULT_START_NS, day: 0, hosts: 150, scale: 1.0, anomalies: true }
     }
 }
 
@@ -154,6 +168,8 @@ const SEC: i64 = 1_000_000_000;
 const MIN: i64 = 60 * SEC;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
+/// One generated day, in ns.
+pub const DAY_NS: i64 = DAY;
 
 /// Bulk data segments longer than this are sliced.
 pub const SLICE_MIN: usize = 160;
@@ -177,12 +193,8 @@ const SERVER_NAMES: [&str; N_SERVERS] = ["dc1", "dc2", "fs01", "mail", "proxy", 
 const SERVER_OCTETS: [u8; N_SERVERS] = [53, 54, 10, 25, 30, 50];
 
 const EXT_RESOLVERS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 18, 53, 1), Ipv4Addr::new(198, 18, 53, 2)];
-const NTP_POOL: [Ipv4Addr; 4] = [
-    Ipv4Addr::new(198, 18, 123, 1),
-    Ipv4Addr::new(198, 18, 123, 2),
-    Ipv4Addr::new(198, 18, 123, 3),
-    Ipv4Addr::new(198, 18, 123, 4),
-];
+const NTP_POOL: [Ipv4Addr; 4] =
+    [Ipv4Addr::new(198, 18, 123, 1), Ipv4Addr::new(198, 18, 123, 2), Ipv4Addr::new(198, 18, 123, 3), Ipv4Addr::new(198, 18, 123, 4)];
 const BEACON_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 77);
 const BEACON_PORT: u16 = 8443;
 const EXFIL_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 200);
@@ -520,24 +532,11 @@ impl Catalog {
                     rtt = 12 * MS + (sh % 110) as i64 * MS;
                 }
                 let aaaa = if flags & F_V6 != 0 {
-                    vec![Ipv6Addr::new(
-                        0x2001,
-                        0xdb8,
-                        0x5000 + (si as u16),
-                        (h >> 16) as u16 & 0xff,
-                        0,
-                        0,
-                        0,
-                        1 + (h % 200) as u16,
-                    )]
+                    vec![Ipv6Addr::new(0x2001, 0xdb8, 0x5000 + (si as u16), (h >> 16) as u16 & 0xff, 0, 0, 0, 1 + (h % 200) as u16)]
                 } else {
                     Vec::new()
                 };
-                let ttl = if flags & F_CDN != 0 {
-                    [20, 30, 60][(h % 3) as usize]
-                } else {
-                    [300, 600, 1800, 3600][(h % 4) as usize]
-                };
+                let ttl = if flags & F_CDN != 0 { [20, 30, 60][(h % 3) as usize] } else { [300, 600, 1800, 3600][(h % 4) as usize] };
                 idx.push(domains.len());
                 domains.push(Domain { name, chain, a, aaaa, ttl, flags: *flags, rtt });
             }
@@ -725,9 +724,8 @@ impl FlowEstimator {
             fresh
         });
         if !new {
-            let expired = m.ts - st.last > FLOW_IDLE
-                || m.ts - st.start >= FLOW_ACTIVE
-                || st.closed.is_some_and(|c| pure_syn || m.ts - c > FLOW_LINGER);
+            let expired =
+                m.ts - st.last > FLOW_IDLE || m.ts - st.start >= FLOW_ACTIVE || st.closed.is_some_and(|c| pure_syn || m.ts - c > FLOW_LINGER);
             if expired {
                 *st = fresh;
                 new = true;
@@ -855,11 +853,7 @@ struct Answer {
 
 impl Answer {
     fn nx(zone: &str) -> Answer {
-        Answer {
-            rcode: dns_rcode::NXDOMAIN,
-            ns: vec![Rr::new(zone, 900, Rd::Soa(zone.to_string()))],
-            ..Answer::default()
-        }
+        Answer { rcode: dns_rcode::NXDOMAIN, ns: vec![Rr::new(zone, 900, Rd::Soa(zone.to_string()))], ..Answer::default() }
     }
 
     fn nodata(zone: &str) -> Answer {
@@ -878,16 +872,7 @@ impl Answer {
 
 /// Writes one DNS message into `buf` (appending).
 #[expect(clippy::too_many_arguments, reason = "a DNS message has that many independent parts")]
-fn write_dns(
-    buf: &mut Vec<u8>,
-    id: u16,
-    qname: &str,
-    qtype: u16,
-    ans: Option<&Answer>,
-    edns: bool,
-    truncated: bool,
-    tcp: bool,
-) {
+fn write_dns(buf: &mut Vec<u8>, id: u16, qname: &str, qtype: u16, ans: Option<&Answer>, edns: bool, truncated: bool, tcp: bool) {
     let hdr = match ans {
         None => DnsHeader::query(id),
         Some(a) => DnsHeader { aa: a.aa, tc: truncated, ..DnsHeader::response(id, a.rcode) },
@@ -1212,10 +1197,11 @@ pub fn generate<W: Write>(cfg: &DemoConfig, out: W) -> io::Result<GroundTruth> {
     }
     let pcap = PcapWriter::with_options(out, PcapOptions { linktype: linktype::ETHERNET, ..PcapOptions::default() })?;
     let mut g = Gen::new(cfg, pcap);
-    let jobs = g.schedule(cfg.seed);
+    let jobs = g.schedule(cfg.seed, cfg.day, cfg.anomalies);
+    let day_seed = cfg.seed ^ u64::from(cfg.day).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     for s in &jobs {
         g.sink.flush_until(s.ts)?;
-        g.rng = Rng::new(cfg.seed ^ s.seq.wrapping_mul(0xd1b5_4a32_d192_ed03));
+        g.rng = Rng::new(day_seed ^ s.seq.wrapping_mul(0xd1b5_4a32_d192_ed03));
         g.tag = s.job.tag();
         g.floor = s.ts;
         g.run(s.ts, s.job);
@@ -1255,7 +1241,7 @@ impl<W: Write> Gen<W> {
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
         Gen {
-            start: cfg.start_ns,
+            start: cfg.start_ns + i64::from(cfg.day) * DAY,
             scale: cfg.scale,
             cat: Catalog::build(),
             hosts,
@@ -1274,7 +1260,7 @@ impl<W: Write> Gen<W> {
             },
             rng,
             tag: 0,
-            floor: cfg.start_ns,
+            floor: cfg.start_ns + i64::from(cfg.day) * DAY,
             scratch: Vec::with_capacity(70_000),
             pay: Vec::with_capacity(70_000),
             dns: Vec::with_capacity(2048),
@@ -1414,27 +1400,14 @@ impl<W: Write> Gen<W> {
     // ---- TCP -----------------------------------------------------------------
 
     fn eport(&mut self, node: &Node) -> u16 {
-        if node.server || node.mac == ROUTER_MAC {
-            self.rng.range(32768, 61000) as u16
-        } else {
-            self.rng.range(49152, 65536) as u16
-        }
+        if node.server || node.mac == ROUTER_MAC { self.rng.range(32768, 61000) as u16 } else { self.rng.range(49152, 65536) as u16 }
     }
 
     /// Three-way handshake starting at `t`.
     fn tcp_open(&mut self, t: i64, c: Node, s: Node, sp: u16) -> Conn {
         let cp = self.eport(&c);
         let (isn_c, isn_s) = (self.rng.u32(), self.rng.u32());
-        let syn = L4::Tcp {
-            sp: cp,
-            dp: sp,
-            seq: isn_c,
-            ack: 0,
-            flags: tcp_flags::SYN,
-            win: 64240,
-            opts: TcpOpts::Syn,
-            offload: false,
-        };
+        let syn = L4::Tcp { sp: cp, dp: sp, seq: isn_c, ack: 0, flags: tcp_flags::SYN, win: 64240, opts: TcpOpts::Syn, offload: false };
         self.emit(t, &c, &s, syn, &[], false, 0);
         let t1 = t + 2 * s.delay + self.rng.range(20 * US, 90 * US);
         let sa = L4::Tcp {
@@ -1449,8 +1422,7 @@ impl<W: Write> Gen<W> {
         };
         self.emit(t1, &s, &c, sa, &[], false, 0);
         let t2 = t1 + 2 * c.delay + 10 * US;
-        let mut conn =
-            Conn { c, s, cp, sp, cseq: isn_c.wrapping_add(1), sseq: isn_s.wrapping_add(1), t: t2, last_c: true };
+        let mut conn = Conn { c, s, cp, sp, cseq: isn_c.wrapping_add(1), sseq: isn_s.wrapping_add(1), t: t2, last_c: true };
         self.tcp_flag(&mut conn, true, t2, tcp_flags::ACK);
         conn
     }
@@ -1463,15 +1435,7 @@ impl<W: Write> Gen<W> {
             (conn.s, conn.c, conn.sp, conn.cp, conn.sseq, conn.cseq, 501)
         };
         let ack = if flags & tcp_flags::ACK != 0 { ack } else { 0 };
-        self.emit(
-            ts,
-            &src,
-            &dst,
-            L4::Tcp { sp, dp, seq, ack, flags, win, opts: TcpOpts::None, offload: false },
-            &[],
-            false,
-            0,
-        );
+        self.emit(ts, &src, &dst, L4::Tcp { sp, dp, seq, ack, flags, win, opts: TcpOpts::None, offload: false }, &[], false, 0);
         let adv = u32::from(flags & (tcp_flags::FIN | tcp_flags::SYN) != 0);
         if client {
             conn.cseq = conn.cseq.wrapping_add(adv);
@@ -1529,11 +1493,7 @@ impl<W: Write> Gen<W> {
                 nseg += 1;
                 let last = sent >= total;
                 let flags = tcp_flags::ACK | if last { tcp_flags::PSH } else { 0 };
-                let (sp, dp, seq, ack) = if client {
-                    (conn.cp, conn.sp, conn.cseq, conn.sseq)
-                } else {
-                    (conn.sp, conn.cp, conn.sseq, conn.cseq)
-                };
+                let (sp, dp, seq, ack) = if client { (conn.cp, conn.sp, conn.cseq, conn.sseq) } else { (conn.sp, conn.cp, conn.sseq, conn.cseq) };
                 let win = if client { 1026 } else { 501 };
                 let l4 = L4::Tcp { sp, dp, seq, ack, flags, win, opts: TcpOpts::None, offload: seg.offload };
                 let carries_dns = u8::from(last) * dns;
@@ -1603,9 +1563,7 @@ impl<W: Write> Gen<W> {
         ext.extend_from_slice(&[0x00, 0x33, 0x00, 0x26, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20]);
         let r = self.pool_bytes(32);
         ext.extend_from_slice(&self.pool[r]);
-        let suites: [u8; 18] = [
-            0x13, 0x01, 0x13, 0x02, 0x13, 0x03, 0xc0, 0x2b, 0xc0, 0x2f, 0xc0, 0x2c, 0xc0, 0x30, 0xcc, 0xa9, 0xcc, 0xa8,
-        ];
+        let suites: [u8; 18] = [0x13, 0x01, 0x13, 0x02, 0x13, 0x03, 0xc0, 0x2b, 0xc0, 0x2f, 0xc0, 0x2c, 0xc0, 0x30, 0xcc, 0xa9, 0xcc, 0xa8];
         // Fixed part of the hello body: version 2 + random 32 + sid 33 + suites 20 + compression 2 + ext len 2.
         let fixed = 2 + 32 + 33 + 20 + 2 + 2;
         // padding extension up to a 512-byte handshake body (517-byte record minus headers)
@@ -1738,17 +1696,7 @@ impl<W: Write> Gen<W> {
     /// once; others are forwarded to an external resolver (over TCP too when
     /// the answer is `big`). Returns when the client has the answer.
     #[expect(clippy::too_many_arguments, reason = "a lookup has that many knobs")]
-    fn lookup(
-        &mut self,
-        t: i64,
-        client: Node,
-        res: usize,
-        qname: &str,
-        qtype: u16,
-        ans: &Answer,
-        local: bool,
-        edns: bool,
-    ) -> i64 {
+    fn lookup(&mut self, t: i64, client: Node, res: usize, qname: &str, qtype: u16, ans: &Answer, local: bool, edns: bool) -> i64 {
         let rnode = self.hosts[res].node(client.ip.is_ipv6());
         let cp = self.eport(&client);
         let id = self.rng.u16();
@@ -1828,15 +1776,11 @@ impl<W: Write> Gen<W> {
                     None => Answer::nx("20.10.in-addr.arpa"),
                 }
             }
-            dns_type::MX if qname == MAIL_DOMAIN => {
-                Answer::records(vec![Rr::new(qname, 3600, Rd::Mx(10, format!("mail.{MAIL_DOMAIN}")))])
+            dns_type::MX if qname == MAIL_DOMAIN => Answer::records(vec![Rr::new(qname, 3600, Rd::Mx(10, format!("mail.{MAIL_DOMAIN}")))]),
+            dns_type::SOA if qname == MAIL_DOMAIN => Answer::records(vec![Rr::new(qname, 3600, Rd::Soa(MAIL_DOMAIN.to_string()))]),
+            dns_type::NS if qname == MAIL_DOMAIN => {
+                Answer::records([RES1, RES2].iter().map(|&i| Rr::new(qname, 3600, Rd::Ns(self.hosts[i].fqdn()))).collect())
             }
-            dns_type::SOA if qname == MAIL_DOMAIN => {
-                Answer::records(vec![Rr::new(qname, 3600, Rd::Soa(MAIL_DOMAIN.to_string()))])
-            }
-            dns_type::NS if qname == MAIL_DOMAIN => Answer::records(
-                [RES1, RES2].iter().map(|&i| Rr::new(qname, 3600, Rd::Ns(self.hosts[i].fqdn()))).collect(),
-            ),
             _ => {
                 let zone = if qname.ends_with(CORP) { CORP } else { MAIL_DOMAIN };
                 let target = if qname == format!("intranet.{CORP}") {
@@ -1848,9 +1792,7 @@ impl<W: Write> Gen<W> {
                 };
                 match (target, qname == format!("www.{MAIL_DOMAIN}")) {
                     (_, true) => match qtype {
-                        dns_type::A => {
-                            Answer::records(vec![Rr::new(qname, 3600, Rd::A(Ipv4Addr::new(203, 0, 113, 20)))])
-                        }
+                        dns_type::A => Answer::records(vec![Rr::new(qname, 3600, Rd::A(Ipv4Addr::new(203, 0, 113, 20)))]),
                         _ => Answer::nodata(MAIL_DOMAIN),
                     },
                     (Some((cname, i)), false) => {
@@ -1918,11 +1860,7 @@ impl<W: Write> Gen<W> {
             self.ws[w].cache.insert(key, t + dom_ttl * SEC);
         }
         let dom = &self.cat.domains[d];
-        let ip = if want_v6 && !dom.aaaa.is_empty() {
-            IpAddr::V6(*self.rng.pick(&dom.aaaa))
-        } else {
-            IpAddr::V4(*self.rng.pick(&dom.a))
-        };
+        let ip = if want_v6 && !dom.aaaa.is_empty() { IpAddr::V6(*self.rng.pick(&dom.aaaa)) } else { IpAddr::V4(*self.rng.pick(&dom.a)) };
         (ready, ip)
     }
 
@@ -2002,10 +1940,8 @@ impl<W: Write> Gen<W> {
 // Applications
 // ---------------------------------------------------------------------------
 
-const UA: &str =
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
-const PATHS: &[&str] =
-    &["/", "/index.html", "/news/latest", "/img/logo.png", "/api/v1/status", "/static/app.js", "/download/file.bin"];
+const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+const PATHS: &[&str] = &["/", "/index.html", "/news/latest", "/img/logo.png", "/api/v1/status", "/static/app.js", "/download/file.bin"];
 
 impl<W: Write> Gen<W> {
     /// Plain HTTP request/response pairs on an open connection; `absolute`
@@ -2022,14 +1958,7 @@ impl<W: Write> Gen<W> {
                 "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream\r\nContent-Length: {resp}\r\nCache-Control: max-age=3600\r\n\r\n"
             );
             let proc_ns = self.rng.range(MS, 30 * MS);
-            self.tcp_stream(
-                conn,
-                false,
-                proc_ns,
-                &Src { head: head.into_bytes(), style: Style::Raw, body: resp },
-                SEG_RESP,
-                0,
-            );
+            self.tcp_stream(conn, false, proc_ns, &Src { head: head.into_bytes(), style: Style::Raw, body: resp }, SEG_RESP, 0);
         }
     }
 
@@ -2082,9 +2011,7 @@ impl<W: Write> Gen<W> {
         let s = ext_node(IpAddr::V4(ip), self.cat.domains[d].rtt);
         let start2 = t2.max(c1.t);
         if port == 443 {
-            let req = format!(
-                "CONNECT {name}:443 HTTP/1.1\r\nHost: {name}:443\r\nUser-Agent: {UA}\r\nProxy-Connection: keep-alive\r\n\r\n"
-            );
+            let req = format!("CONNECT {name}:443 HTTP/1.1\r\nHost: {name}:443\r\nUser-Agent: {UA}\r\nProxy-Connection: keep-alive\r\n\r\n");
             self.tcp_stream(&mut c1, true, 0, &Src::head(req.into_bytes()), SEG_REQ, 0);
             let mut c2 = self.tcp_open(start2.max(c1.t), p, s, 443);
             let ok = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
@@ -2170,10 +2097,7 @@ impl<W: Write> Gen<W> {
         let lines: [(bool, String); 5] = [
             (false, format!("220 {server_name} ESMTP\r\n")),
             (true, format!("EHLO {client_name}\r\n")),
-            (
-                false,
-                format!("250-{server_name}\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-STARTTLS\r\n250 8BITMIME\r\n"),
-            ),
+            (false, format!("250-{server_name}\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-STARTTLS\r\n250 8BITMIME\r\n")),
             (true, "STARTTLS\r\n".to_string()),
             (false, "220 2.0.0 Ready to start TLS\r\n".to_string()),
         ];
@@ -2192,10 +2116,8 @@ impl<W: Write> Gen<W> {
         let partner = *self.rng.pick(PARTNERS);
         let m = self.hosts[MAIL].node(false);
         let mx = format!("mx1.{partner}");
-        let mx_ans = Answer::records(vec![
-            Rr::new(partner, 3600, Rd::Mx(10, mx.clone())),
-            Rr::new(partner, 3600, Rd::Mx(20, format!("mx2.{partner}"))),
-        ]);
+        let mx_ans =
+            Answer::records(vec![Rr::new(partner, 3600, Rd::Mx(10, mx.clone())), Rr::new(partner, 3600, Rd::Mx(20, format!("mx2.{partner}")))]);
         let res = if self.rng.chance(0.5) { RES1 } else { RES2 };
         let t = self.lookup(t, m, res, partner, dns_type::MX, &mx_ans, false, true);
         let ip = mta_ip(partner, 1);
@@ -2220,32 +2142,18 @@ impl<W: Write> Gen<W> {
         };
         let mut tl = self.lookup(t + 400 * US, m, res, &rev, dns_type::PTR, &ptr_ans, false, true);
         let big = matches!(domain, "mailbox-cloud.com" | "officesuite-online.com");
-        let mut spf: Vec<Vec<u8>> =
-            vec![format!("v=spf1 ip4:{}/24 include:_spf.{domain} -all", mta_ip(domain, 1)).into_bytes()];
+        let mut spf: Vec<Vec<u8>> = vec![format!("v=spf1 ip4:{}/24 include:_spf.{domain} -all", mta_ip(domain, 1)).into_bytes()];
         if big {
             // Big providers publish long TXT sets (verification tokens): too big for 512-byte UDP.
             for i in 0..6 {
-                spf.push(
-                    format!("{domain}-site-verification={:016x}{:016x}{:016x}", fnv(&[i]), self.rng.next_u64(), i)
-                        .into_bytes(),
-                );
+                spf.push(format!("{domain}-site-verification={:016x}{:016x}{:016x}", fnv(&[i]), self.rng.next_u64(), i).into_bytes());
             }
         }
-        let txt =
-            Answer { big: big && self.rng.chance(0.5), ..Answer::records(vec![Rr::new(domain, 3600, Rd::Txt(spf))]) };
+        let txt = Answer { big: big && self.rng.chance(0.5), ..Answer::records(vec![Rr::new(domain, 3600, Rd::Txt(spf))]) };
         tl = self.lookup(tl, m, res, domain, dns_type::TXT, &txt, false, true);
         let dmarc = format!("_dmarc.{domain}");
         let dm = format!("v=DMARC1; p=quarantine; rua=mailto:dmarc@{domain}").into_bytes();
-        self.lookup(
-            tl,
-            m,
-            res,
-            &dmarc,
-            dns_type::TXT,
-            &Answer::records(vec![Rr::new(dmarc.clone(), 3600, Rd::Txt(vec![dm]))]),
-            false,
-            true,
-        );
+        self.lookup(tl, m, res, &dmarc, dns_type::TXT, &Answer::records(vec![Rr::new(dmarc.clone(), 3600, Rd::Txt(vec![dm]))]), false, true);
         let size = self.rng.size(15_000.0, 1.2, 1500, 10_000_000);
         let mut conn = self.tcp_open(t, ext_node(IpAddr::V4(ip), 0), m, 25);
         self.smtp(&mut conn, &format!("mail.{MAIL_DOMAIN}"), &format!("mx1.{domain}"), size);
@@ -2378,10 +2286,7 @@ impl<W: Write> Gen<W> {
         let c = self.hosts[self.ws[w].host].node(false);
         self.tunnel_seq += 1;
         let l1: String = (0..56).map(|_| char::from(BASE32[self.rng.below(32)])).collect();
-        let l2: String = format!("{:04x}", self.tunnel_seq & 0xffff)
-            .chars()
-            .chain((0..20).map(|_| char::from(HEX[self.rng.below(16)])))
-            .collect();
+        let l2: String = format!("{:04x}", self.tunnel_seq & 0xffff).chars().chain((0..20).map(|_| char::from(HEX[self.rng.below(16)]))).collect();
         let qname = format!("{l1}.{l2}.{TUNNEL_DOMAIN}");
         let (qtype, rd) = if self.rng.chance(0.6) {
             let n = self.rng.range(140, 250) as usize;
@@ -2413,16 +2318,7 @@ impl<W: Write> Gen<W> {
             }
             for p in ports {
                 let isn = self.rng.u32();
-                let syn = L4::Tcp {
-                    sp: sport,
-                    dp: p,
-                    seq: isn,
-                    ack: 0,
-                    flags: tcp_flags::SYN,
-                    win: 1024,
-                    opts: TcpOpts::None,
-                    offload: false,
-                };
+                let syn = L4::Tcp { sp: sport, dp: p, seq: isn, ack: 0, flags: tcp_flags::SYN, win: 1024, opts: TcpOpts::None, offload: false };
                 self.emit(tt, &sc, &tn, syn, &[], false, 0);
                 let tr = tt + 2 * tn.delay + self.rng.range(10 * US, 60 * US);
                 if open.contains(&p) {
@@ -2567,8 +2463,12 @@ impl Jobs {
 
 impl<W: Write> Gen<W> {
     /// Draws every workstation's day and every job.
-    fn schedule(&mut self, seed: u64) -> Vec<Sched> {
+    /// The day's jobs. Two streams: `r` draws what stays the same every day
+    /// (the compromised machines, each user's habits) and `j` the day's own
+    /// events, so day N of a seed is the same office on another day.
+    fn schedule(&mut self, seed: u64, day: u32, anomalies: bool) -> Vec<Sched> {
         let mut r = Rng::new(seed ^ 0x005e_ed0f_da7a);
+        let mut j = Rng::new(seed ^ 0x005e_ed0f_da7a ^ u64::from(day).wrapping_add(1).wrapping_mul(0xbf58_476d_1ce4_e5b9));
         let d0 = self.start;
         let end = d0 + DAY;
         let at = |h: f64| d0 + (h * HOUR as f64) as i64;
@@ -2584,18 +2484,16 @@ impl<W: Write> Gen<W> {
                 picks.push(w);
             }
         }
-        let (tunnel_ws, scan_ws, beacon_ws, exfil_ws, dga_ws, scanned_ws) =
-            (picks[0], picks[1], picks[2], picks[3], picks[4], picks[5]);
+        let (tunnel_ws, scan_ws, beacon_ws, exfil_ws, dga_ws, scanned_ws) = (picks[0], picks[1], picks[2], picks[3], picks[4], picks[5]);
 
         let mut jobs = Jobs::default();
         for w in 0..nws {
             let host = N_SERVERS + w;
-            let mut present = r.chance(0.94);
-            let mut arrive = at(r.normal().mul_add(0.55, 8.4).clamp(6.8, 10.5));
-            let mut leave =
-                (arrive + (r.normal().mul_add(0.8, 8.9) * HOUR as f64) as i64).clamp(arrive + 5 * HOUR, at(22.5));
-            let ls = at(r.f64().mul_add(1.4, 11.8));
-            let lunch = (ls, ls + r.range(25 * MIN, 65 * MIN));
+            let mut present = j.chance(0.94);
+            let mut arrive = at(j.normal().mul_add(0.55, 8.4).clamp(6.8, 10.5));
+            let mut leave = (arrive + (j.normal().mul_add(0.8, 8.9) * HOUR as f64) as i64).clamp(arrive + 5 * HOUR, at(22.5));
+            let ls = at(j.f64().mul_add(1.4, 11.8));
+            let lunch = (ls, ls + j.range(25 * MIN, 65 * MIN));
             let mut always_on = r.chance(0.3);
             if [tunnel_ws, beacon_ws, exfil_ws].contains(&w) {
                 always_on = true;
@@ -2608,124 +2506,84 @@ impl<W: Write> Gen<W> {
             let proxied = r.chance(0.25);
             let v6 = self.hosts[host].ip6.is_some();
             let activity = r.lognormal(1.0, 0.45);
-            self.ws.push(Ws {
-                host,
-                present,
-                arrive,
-                leave,
-                always_on,
-                proxied,
-                v6,
-                cache: HashMap::new(),
-                mail: None,
-                fs_known: false,
-            });
+            self.ws.push(Ws { host, present, arrive, leave, always_on, proxied, v6, cache: HashMap::new(), mail: None, fs_known: false });
             if present {
                 jobs.add(arrive, Job::Boot(w));
                 jobs.add(leave, Job::Leave(w));
                 let in_lunch = move |t: i64| if t >= lunch.0 && t < lunch.1 { 0.35 } else { 1.0 };
-                jobs.poisson(
-                    &mut r,
-                    arrive + 2 * MIN,
-                    leave,
-                    BROWSE_PER_HOUR * activity * scale,
-                    in_lunch,
-                    Job::Browse(w),
-                );
-                jobs.poisson(
-                    &mut r,
-                    arrive + 5 * MIN,
-                    leave,
-                    FILE_PER_HOUR * activity * scale,
-                    in_lunch,
-                    Job::FileWork(w),
-                );
+                jobs.poisson(&mut j, arrive + 2 * MIN, leave, BROWSE_PER_HOUR * activity * scale, in_lunch, Job::Browse(w));
+                jobs.poisson(&mut j, arrive + 5 * MIN, leave, FILE_PER_HOUR * activity * scale, in_lunch, Job::FileWork(w));
                 let hours = (leave - arrive) as f64 / HOUR as f64;
-                jobs.poisson(
-                    &mut r,
-                    arrive + 3 * MIN,
-                    leave,
-                    MAIL_FETCH_PER_DAY * scale / hours,
-                    |_| 1.0,
-                    Job::MailFetch(w),
-                );
-                jobs.poisson(
-                    &mut r,
-                    arrive + 10 * MIN,
-                    leave,
-                    MAIL_SEND_PER_DAY * activity * scale / hours,
-                    |_| 1.0,
-                    Job::MailSend(w),
-                );
-                jobs.periodic(&mut r, arrive + 3 * MIN, leave, every(IMAP_IDLE_EVERY), 20 * SEC, Job::MailIdle(w));
+                jobs.poisson(&mut j, arrive + 3 * MIN, leave, MAIL_FETCH_PER_DAY * scale / hours, |_| 1.0, Job::MailFetch(w));
+                jobs.poisson(&mut j, arrive + 10 * MIN, leave, MAIL_SEND_PER_DAY * activity * scale / hours, |_| 1.0, Job::MailSend(w));
+                jobs.periodic(&mut j, arrive + 3 * MIN, leave, every(IMAP_IDLE_EVERY), 20 * SEC, Job::MailIdle(w));
             }
-            let (on_from, on_to) = if always_on { (d0 + r.range(0, HOUR), end) } else { (arrive + 30 * MIN, leave) };
+            let (on_from, on_to) = if always_on { (d0 + j.range(0, HOUR), end) } else { (arrive + 30 * MIN, leave) };
             if always_on || present {
-                jobs.periodic(&mut r, on_from, on_to, every(WS_NTP_EVERY), 10 * SEC, Job::WsNtp(w));
-                let phase = on_from + r.range(0, HOUR);
-                jobs.periodic(&mut r, phase, on_to, every(2 * HOUR), 10 * MIN, Job::Background(w));
+                jobs.periodic(&mut j, on_from, on_to, every(WS_NTP_EVERY), 10 * SEC, Job::WsNtp(w));
+                let phase = on_from + j.range(0, HOUR);
+                jobs.periodic(&mut j, phase, on_to, every(2 * HOUR), 10 * MIN, Job::Background(w));
             }
-            let phase = d0 + r.range(0, PING_WS_EVERY);
-            jobs.periodic(&mut r, phase, end, every(PING_WS_EVERY), 0, Job::PingWs(w));
+            let phase = d0 + j.range(0, PING_WS_EVERY);
+            jobs.periodic(&mut j, phase, end, every(PING_WS_EVERY), 0, Job::PingWs(w));
         }
 
         // Servers.
         for i in [RES1, RES2, FS, MAIL, PROXY] {
-            let phase = d0 + r.range(0, PING_SERVER_EVERY);
-            jobs.periodic(&mut r, phase, end, every(PING_SERVER_EVERY), 0, Job::PingServer(i));
+            let phase = d0 + j.range(0, PING_SERVER_EVERY);
+            jobs.periodic(&mut j, phase, end, every(PING_SERVER_EVERY), 0, Job::PingServer(i));
         }
         for i in 0..N_SERVERS {
-            let phase = d0 + r.range(0, SERVER_NTP_EVERY);
-            jobs.periodic(&mut r, phase, end, every(SERVER_NTP_EVERY), 2 * SEC, Job::ServerNtp(i));
+            let phase = d0 + j.range(0, SERVER_NTP_EVERY);
+            jobs.periodic(&mut j, phase, end, every(SERVER_NTP_EVERY), 2 * SEC, Job::ServerNtp(i));
         }
         let (busy, quiet) = INBOUND_MAIL_PER_HOUR;
         let (b0, b1) = (at(8.0), at(18.0));
-        jobs.poisson(
-            &mut r,
-            d0,
-            end,
-            busy * scale,
-            move |t| if t >= b0 && t < b1 { 1.0 } else { quiet / busy },
-            Job::InboundMail,
-        );
-        let phase = d0 + r.range(0, HOUR);
-        jobs.periodic(&mut r, phase, end, every(HOUR), 0, Job::MonitorDns);
+        jobs.poisson(&mut j, d0, end, busy * scale, move |t| if t >= b0 && t < b1 { 1.0 } else { quiet / busy }, Job::InboundMail);
+        let phase = d0 + j.range(0, HOUR);
+        jobs.periodic(&mut j, phase, end, every(HOUR), 0, Job::MonitorDns);
 
-        // Anomalies.
-        let ts0 = at(1.0 + 10.0 / 60.0) + r.range(0, 15 * MIN);
+        // Anomalies (a clean day keeps the plan empty: no anomaly job runs).
+        if !anomalies {
+            let mut v = jobs.v;
+            v.retain(|s| s.ts >= d0 && s.ts < end);
+            v.sort_by_key(|s| (s.ts, s.seq));
+            return v;
+        }
+        let ts0 = at(1.0 + 10.0 / 60.0) + j.range(0, 15 * MIN);
         let plan = &mut self.plan;
         plan.tunnel_ws = tunnel_ws;
         plan.tunnel = (ts0, ts0 + 95 * MIN);
         let mut t = ts0;
         while t < plan.tunnel.1 {
             jobs.add(t, Job::Tunnel);
-            t += 300 * MS + r.exp_ns(3500 * MS);
+            t += 300 * MS + j.exp_ns(3500 * MS);
         }
         plan.scan_ws = scan_ws;
-        plan.scan_at = at(14.0 + 5.0 / 60.0) + r.range(0, 20 * MIN);
+        plan.scan_at = at(14.0 + 5.0 / 60.0) + j.range(0, 20 * MIN);
         plan.scan_targets = vec![FS, MAIL, N_SERVERS + scanned_ws];
         plan.scan_ports = (1..=1000).collect();
         jobs.add(plan.scan_at, Job::Scan);
         plan.beacon_ws = beacon_ws;
-        let mut t = d0 + 20 * SEC + r.range(0, 40 * SEC);
+        let mut t = d0 + 20 * SEC + j.range(0, 40 * SEC);
         while t < end {
             jobs.add(t, Job::Beacon);
-            t += 60 * SEC + r.range(-6 * SEC, 6 * SEC + 1);
+            t += 60 * SEC + j.range(-6 * SEC, 6 * SEC + 1);
         }
         plan.exfil_ws = exfil_ws;
-        plan.exfil_at = at(3.0) + r.range(0, 90 * SEC);
+        plan.exfil_at = at(3.0) + j.range(0, 90 * SEC);
         jobs.add(plan.exfil_at, Job::Exfil);
         plan.dga_ws = dga_ws;
-        plan.dga_at = at(10.0 + 40.0 / 60.0) + r.range(0, 15 * MIN);
+        plan.dga_at = at(10.0 + 40.0 / 60.0) + j.range(0, 15 * MIN);
         jobs.add(plan.dga_at, Job::Dga);
         const TLDS: &[&str] = &["com", "net", "org", "info", "biz", "top", "xyz", "ru"];
-        let resolving: Vec<usize> = (0..6).map(|_| 20 + r.below(180)).collect();
+        let resolving: Vec<usize> = (0..6).map(|_| 20 + j.below(180)).collect();
         plan.dga_names = (0..200)
             .map(|i| {
-                let len = r.range(10, 19) as usize;
-                let label: String = (0..len).map(|_| char::from(b'a' + r.below(26) as u8)).collect();
-                let name = format!("{label}.{}", r.pick(TLDS));
-                let ip = resolving.contains(&i).then(|| Ipv4Addr::new(203, 0, 113, 131 + r.below(8) as u8));
+                let len = j.range(10, 19) as usize;
+                let label: String = (0..len).map(|_| char::from(b'a' + j.below(26) as u8)).collect();
+                let name = format!("{label}.{}", j.pick(TLDS));
+                let ip = resolving.contains(&i).then(|| Ipv4Addr::new(203, 0, 113, 131 + j.below(8) as u8));
                 (name, ip)
             })
             .collect();
@@ -2797,35 +2655,30 @@ impl<W: Write> Gen<W> {
         let ip = |w: usize| self.hosts[self.ws[w].host].ip4.to_string();
         let host_ip = |h: usize| self.hosts[h].ip4.to_string();
         let clock = |ns: i64| {
-            let s = (ns - self.start).max(0) / SEC;
+            // Saturating: an anomaly with no packet (a clean day) has no times.
+            let s = ns.saturating_sub(self.start).max(0) / SEC;
             format!("{:02}:{:02}", s / 3600, s / 60 % 60)
         };
         let p = &self.plan;
-        let anomaly = |tag: u8,
-                       name: &str,
-                       description: String,
-                       kind: &str,
-                       ips: Vec<String>,
-                       shared: Vec<String>,
-                       domains: Vec<String>,
-                       ports: Vec<u16>| {
-            let s = st[usize::from(tag)];
-            Anomaly {
-                name: name.to_string(),
-                description,
-                kind: kind.to_string(),
-                ips,
-                shared_ips: shared,
-                domains,
-                ports,
-                start_ns: if s.packets > 0 { s.first } else { 0 },
-                end_ns: if s.packets > 0 { s.last } else { 0 },
-                packets: s.packets,
-                ip_bytes: s.ip_bytes,
-                flows: s.flows,
-                dns_messages: s.dns,
-            }
-        };
+        let anomaly =
+            |tag: u8, name: &str, description: String, kind: &str, ips: Vec<String>, shared: Vec<String>, domains: Vec<String>, ports: Vec<u16>| {
+                let s = st[usize::from(tag)];
+                Anomaly {
+                    name: name.to_string(),
+                    description,
+                    kind: kind.to_string(),
+                    ips,
+                    shared_ips: shared,
+                    domains,
+                    ports,
+                    start_ns: if s.packets > 0 { s.first } else { 0 },
+                    end_ns: if s.packets > 0 { s.last } else { 0 },
+                    packets: s.packets,
+                    ip_bytes: s.ip_bytes,
+                    flows: s.flows,
+                    dns_messages: s.dns,
+                }
+            };
         let resolvers = vec![host_ip(RES1), EXT_RESOLVERS[0].to_string(), EXT_RESOLVERS[1].to_string()];
         let s_t = st[usize::from(TAG_TUNNEL)];
         let s_d = st[usize::from(TAG_DGA)];
@@ -2852,12 +2705,7 @@ impl<W: Write> Gen<W> {
             anomaly(
                 TAG_SCAN,
                 "port_scan",
-                format!(
-                    "TCP SYN scan: {} probes ports 1-1000 on {} hosts at {}",
-                    ip(p.scan_ws),
-                    p.scan_targets.len(),
-                    clock(p.scan_at)
-                ),
+                format!("TCP SYN scan: {} probes ports 1-1000 on {} hosts at {}", ip(p.scan_ws), p.scan_targets.len(), clock(p.scan_at)),
                 "flow",
                 vec![ip(p.scan_ws)],
                 p.scan_targets.iter().map(|&h| host_ip(h)).collect(),
@@ -2867,10 +2715,7 @@ impl<W: Write> Gen<W> {
             anomaly(
                 TAG_BEACON,
                 "beaconing",
-                format!(
-                    "C2 beaconing: {} connects to {BEACON_IP}:{BEACON_PORT} every 60 s ± 6 s all day with fixed-size messages",
-                    ip(p.beacon_ws)
-                ),
+                format!("C2 beaconing: {} connects to {BEACON_IP}:{BEACON_PORT} every 60 s ± 6 s all day with fixed-size messages", ip(p.beacon_ws)),
                 "flow",
                 vec![ip(p.beacon_ws), BEACON_IP.to_string()],
                 Vec::new(),
@@ -2904,6 +2749,7 @@ impl<W: Write> Gen<W> {
                 vec![53, 443],
             ),
         ];
+        let anomalies = if cfg.anomalies { anomalies } else { Vec::new() };
         let sum = |f: fn(&Stats) -> u64| st.iter().map(f).sum::<u64>();
         GroundTruth {
             config: cfg.clone(),
@@ -3021,16 +2867,37 @@ mod tests {
         assert!((1300..=1500).contains(&beacon.flows), "beacon flows {}", beacon.flows);
         assert_eq!(beacon.packets, beacon.flows * 8);
         let exfil = by("exfil_upload");
-        assert!(
-            exfil.ip_bytes > 200_000_000 && exfil.packets < 8000,
-            "{} bytes in {} packets",
-            exfil.ip_bytes,
-            exfil.packets
-        );
+        assert!(exfil.ip_bytes > 200_000_000 && exfil.packets < 8000, "{} bytes in {} packets", exfil.ip_bytes, exfil.packets);
         assert_eq!((exfil.start_ns - t.config.start_ns) / HOUR, 3);
         let dga = by("dga");
         assert_eq!(dga.domains.len(), 200);
         assert!(dga.dns_messages >= 800);
+    }
+
+    /// A clean day: no anomaly traffic at all; a later day is the same
+    /// office (same hosts) with its own events, 24 h later.
+    #[test]
+    fn baseline_and_later_days() {
+        let (clean, t0) = gen_bytes(&DemoConfig { anomalies: false, ..small() });
+        assert!(t0.anomalies.is_empty());
+        let (with, t1) = gen_bytes(&small());
+        assert!(t0.total_packets < t1.total_packets);
+        // No packet of the clean day touches an anomaly's dedicated external peers.
+        let peers: Vec<[u8; 4]> = [BEACON_IP, EXFIL_IP].iter().map(|ip| ip.octets()).collect();
+        let touches = |pcap: &[u8]| {
+            records(pcap).iter().any(|(_, d, _)| {
+                let l2 = if d[12..14] == [0x81, 0x00] { 18 } else { 14 };
+                d[l2] >> 4 == 4 && peers.iter().any(|p| d[l2 + 12..l2 + 16] == *p || d[l2 + 16..l2 + 20] == *p)
+            })
+        };
+        assert!(touches(&with) && !touches(&clean));
+        let (next, t2) = gen_bytes(&DemoConfig { day: 1, anomalies: false, ..small() });
+        assert_ne!(fnv(&next), fnv(&clean), "another day, other events");
+        assert_eq!(t2.hosts, t0.hosts);
+        assert!(t2.first_ns >= t0.config.start_ns + DAY && t2.last_ns < t0.config.start_ns + 2 * DAY);
+        // Same order of magnitude of traffic: the same office.
+        let ratio = t2.total_packets as f64 / t0.total_packets as f64;
+        assert!((0.5..2.0).contains(&ratio), "{ratio}");
     }
 
     #[test]
@@ -3062,11 +2929,7 @@ mod tests {
         };
         let text = String::from_utf8_lossy(&stat.stdout);
         assert!(stat.status.success(), "tshark failed: {}", String::from_utf8_lossy(&stat.stderr));
-        let frames = text
-            .lines()
-            .find(|l| l.contains("<>"))
-            .and_then(|l| l.split('|').nth(2))
-            .and_then(|f| f.trim().parse::<u64>().ok());
+        let frames = text.lines().find(|l| l.contains("<>")).and_then(|l| l.split('|').nth(2)).and_then(|f| f.trim().parse::<u64>().ok());
         assert_eq!(frames, Some(truth.total_packets), "io,stat output:\n{text}");
         let bad = std::process::Command::new("tshark")
             .arg("-r")
@@ -3075,11 +2938,7 @@ mod tests {
             .output()
             .expect("tshark");
         let bad_text = String::from_utf8_lossy(&bad.stdout);
-        assert!(
-            bad_text.trim().is_empty(),
-            "malformed packets:\n{}",
-            bad_text.lines().take(20).collect::<Vec<_>>().join("\n")
-        );
+        assert!(bad_text.trim().is_empty(), "malformed packets:\n{}", bad_text.lines().take(20).collect::<Vec<_>>().join("\n"));
     }
 
     /// Default-size day; run with `--ignored --nocapture` (release) to see volume and speed.
@@ -3102,11 +2961,7 @@ mod tests {
         );
         println!(
             "packets {} flows {} dns {} ip_bytes {} captured {}",
-            truth.total_packets,
-            truth.total_flows,
-            truth.total_dns_messages,
-            truth.total_ip_bytes,
-            truth.total_captured_bytes
+            truth.total_packets, truth.total_flows, truth.total_dns_messages, truth.total_ip_bytes, truth.total_captured_bytes
         );
         assert!((300_000..=600_000).contains(&truth.total_packets));
     }
