@@ -39,6 +39,7 @@ fn main() {
 fn compile_bpf(out_dir: &std::path::Path, name: &str) {
     let src = PathBuf::from(format!("src/{name}.bpf.c"));
     println!("cargo:rerun-if-changed={}", src.display());
+    println!("cargo:rerun-if-changed=src/xsk.bpf.h");
     let obj = out_dir.join(format!("{name}.bpf.o"));
     let clang = env::var("OSPREY_CLANG").unwrap_or_else(|_| "clang".to_string());
     let status = Command::new(&clang)

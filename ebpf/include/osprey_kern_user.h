@@ -47,6 +47,8 @@
 /* ---- kernel program limits and defaults ---- */
 #define OSPREY_DNS_MAX_PORTS        4     /* UDP ports decoded as DNS in the kernel (0 = unused slot) */
 #define OSPREY_DNS_MAX_COPY         512   /* DNS message bytes copied into a ring record (from offset 0) */
+#define OSPREY_DNS_SMALL_COPY       128   /* messages up to this long go in records cut after msg[127] */
+#define OSPREY_DNS_MEDIUM_COPY      256   /* ... up to this long, after msg[255]; longer: the whole struct */
 #define OSPREY_DNS_RING_BYTES       4194304 /* default DNS ring buffer size */
 #define OSPREY_FLOW_END_RING_BYTES  1048576 /* default ring of flows ended by the kernel */
 #define OSPREY_RING_WAKEUP_BYTES    65536 /* force a consumer wake-up once this much is pending */
@@ -78,7 +80,31 @@
 #define OSPREY_CNT_DNS_RING_FULL          19 /* DNS messages dropped: ring full */
 #define OSPREY_CNT_DNS_SHORT              20 /* DNS-port payloads shorter than the 12-byte header (no record) */
 #define OSPREY_CNT_RING_WAKEUPS           21 /* forced consumer wake-ups (both rings) */
+/* Not counters: the XDP program's per-CPU clock cache (the jiffies value,
+ * and the coarse clock read at that jiffy); see now_ns() in osprey.bpf.c. */
+#define OSPREY_CLOCK_JIFFIES              22
+#define OSPREY_CLOCK_NS                   23
 #define OSPREY_CNT_MAX                    24
+
+/* ---- AF_XDP redirect (ebpf/src/xsk.bpf.h; opt-in, see userspace/src/live/afxdp.rs) ----
+ * Packet classes the XDP program may redirect to the AF_XDP socket of the
+ * receiving queue (struct osprey_xsk_config.classes bits). A redirected packet
+ * no longer reaches the host stack: only for mirror/SPAN interfaces. */
+#define OSPREY_XSK_MAX_QUEUES          64   /* XSKMAP slots (one per receive queue) */
+#define OSPREY_XSK_CLASS_TCP_DNS       0x01 /* TCP to or from a TCP DNS port */
+#define OSPREY_XSK_CLASS_FRAGMENT      0x02 /* every UDP IP fragment (non-first ones carry no ports) */
+#define OSPREY_XSK_CLASS_LARGE_DNS     0x04 /* UDP DNS messages longer than OSPREY_DNS_MAX_COPY */
+#define OSPREY_XSK_CLASS_SAMPLE        0x08 /* 1 in sample_every packets of any kind */
+#define OSPREY_XSK_META_MAGIC          0x05b70000 /* high half of the 4-byte XDP metadata word; low byte = class bits */
+/* struct osprey_xsk_counters.c[] indexes */
+#define OSPREY_XSK_CNT_TCP_DNS         0  /* packets of each class (a packet may be in several) */
+#define OSPREY_XSK_CNT_FRAGMENT        1
+#define OSPREY_XSK_CNT_LARGE_DNS       2
+#define OSPREY_XSK_CNT_SAMPLE          3
+#define OSPREY_XSK_CNT_REDIRECTED      4  /* packets handed to a socket (XDP_REDIRECT) */
+#define OSPREY_XSK_CNT_NO_SOCKET       5  /* wanted, but no socket bound on the queue: passed */
+#define OSPREY_XSK_CNT_SEEN            6  /* packets the decision looked at (the sample clock) */
+#define OSPREY_XSK_CNT_MAX             8
 
 /* ---- struct osprey_dns_event.status bits (kernel's view of the question) ---- */
 #define OSPREY_DNS_Q_OK            0x01 /* question name and qtype/qclass read */
@@ -91,10 +117,26 @@
 #ifndef OSPREY_NO_STRUCTS
 #include <linux/types.h>
 
-/* Canonical, direction-free flow key: endpoint a is the smaller (address, port). 40 bytes. */
+/* Canonical, direction-free flow key: endpoint a is the smaller (address, port).
+ * The key of the kernel's IPv6 flow map, of flow-end records, and userspace's
+ * key for every flow (IPv4 flows as IPv4-mapped). 40 bytes. */
 struct osprey_flow_key {
 	__u8  a[16];      /* IPv4 as IPv4-mapped IPv6 */
 	__u8  b[16];
+	__u16 a_port;     /* host byte order; 0 for protocols without ports */
+	__u16 b_port;
+	__u16 vlan;       /* outermost VLAN id, 0 untagged */
+	__u8  proto;
+	__u8  pad;
+};
+
+/* The key of an IPv4 flow: the same fields with IPv4 addresses, in a map
+ * of its own (a 16-byte key hashes and compares in a fraction of the time
+ * of a 40-byte one). Addresses as on the wire; endpoint a is the smaller
+ * (address, port), as in struct osprey_flow_key. 16 bytes. */
+struct osprey_flow_key4 {
+	__u8  a[4];
+	__u8  b[4];
 	__u16 a_port;     /* host byte order; 0 for protocols without ports */
 	__u16 b_port;
 	__u16 vlan;       /* outermost VLAN id, 0 untagged */
@@ -129,7 +171,10 @@ struct osprey_flow_end {
 	__u8  pad[3];
 };
 
-/* One DNS-over-UDP message, on the DNS ring. Header fields are host order. */
+/* One DNS-over-UDP message, on the DNS ring. Header fields are host order.
+ * A ring record is this struct cut after msg[OSPREY_DNS_SMALL_COPY - 1] or
+ * msg[OSPREY_DNS_MEDIUM_COPY - 1] when the message fits there (less ring
+ * memory written per message); copy_len bytes of msg[] are always present. */
 struct osprey_dns_event {
 	__u64 ts_ns;          /* kernel clock */
 	__u8  src[16];        /* packet source, IPv4-mapped for IPv4 */
@@ -172,6 +217,18 @@ struct osprey_config {
 	__u32 wakeup_bytes;   /* ring data pending before a forced wake-up */
 	__u16 dns_ports[OSPREY_DNS_MAX_PORTS];
 	__u32 pad;
+};
+/* AF_XDP redirect configuration (.rodata `xsk_cfg`, set by the loader). 24 bytes. */
+struct osprey_xsk_config {
+	__u32 classes;        /* OSPREY_XSK_CLASS_* bits (SAMPLE is implied by sample_every) */
+	__u32 sample_every;   /* redirect 1 in this many packets per CPU; 0 = no sample */
+	__u16 tcp_dns_ports[OSPREY_DNS_MAX_PORTS]; /* 0 = unused slot */
+	__u16 udp_dns_ports[OSPREY_DNS_MAX_PORTS];
+};
+
+/* Per-CPU AF_XDP redirect counters: one array element. */
+struct osprey_xsk_counters {
+	__u64 c[OSPREY_XSK_CNT_MAX];
 };
 #endif /* OSPREY_NO_STRUCTS */
 

@@ -19,16 +19,18 @@ struct Aligned<B: ?Sized>(B);
 static OBJECT_ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/osprey.bpf.o")));
 
 /// The compiled BPF object (ELF, 8-byte aligned): programs `osprey_xdp` and
-/// `osprey_noop`; maps `flows`, `counters`, `dns_events`, `flow_ends`; the
-/// `.rodata` global `cfg` ([`OspreyConfig`]).
+/// `osprey_noop`; maps `flows4`, `flows6`, `counters`, `dns_events`,
+/// `flow_ends`; the `.rodata` global `cfg` ([`OspreyConfig`]).
 pub static OBJECT: &[u8] = &OBJECT_ALIGNED.0;
 
 /// Name of the capture program in [`OBJECT`].
 pub const PROG_XDP: &str = "osprey_xdp";
 /// Name of the XDP_PASS no-op in [`OBJECT`] (benchmark baseline).
 pub const PROG_NOOP: &str = "osprey_noop";
-/// Flow map (per-CPU hash of [`FlowKey`] → [`FlowVal`]).
-pub const MAP_FLOWS: &str = "flows";
+/// IPv4 flow map (per-CPU hash of [`FlowKey4`] → [`FlowVal`]).
+pub const MAP_FLOWS4: &str = "flows4";
+/// IPv6 flow map (per-CPU hash of [`FlowKey`] → [`FlowVal`]).
+pub const MAP_FLOWS6: &str = "flows6";
 /// Per-CPU counter array (one [`Counters`] element).
 pub const MAP_COUNTERS: &str = "counters";
 /// Ring of [`DnsEvent`]s.
@@ -37,6 +39,12 @@ pub const MAP_DNS_EVENTS: &str = "dns_events";
 pub const MAP_FLOW_ENDS: &str = "flow_ends";
 /// The `.rodata` configuration global.
 pub const GLOBAL_CONFIG: &str = "cfg";
+/// XSKMAP of AF_XDP sockets, one slot per receive queue (`src/xsk.bpf.h`).
+pub const MAP_XSKS: &str = "xsks";
+/// Per-CPU AF_XDP redirect counters (one [`XskCounters`] element).
+pub const MAP_XSK_COUNTERS: &str = "xsk_counters";
+/// The `.rodata` AF_XDP redirect configuration global ([`XskConfig`]).
+pub const GLOBAL_XSK_CONFIG: &str = "xsk_cfg";
 
 /// `struct osprey_flow_key`: the canonical flow key (endpoint `a` is the
 /// smaller `(address, port)`).
@@ -57,6 +65,42 @@ pub struct FlowKey {
     pub proto: u8,
     /// Padding (0).
     pub pad: u8,
+}
+
+/// `struct osprey_flow_key4`: the key of an IPv4 flow in the kernel's
+/// IPv4 map (the fields of [`FlowKey`] with 4-byte addresses).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey4 {
+    /// Endpoint a (as on the wire).
+    pub a: [u8; 4],
+    /// Endpoint b.
+    pub b: [u8; 4],
+    /// Port of a (0 for protocols without ports).
+    pub a_port: u16,
+    /// Port of b.
+    pub b_port: u16,
+    /// Outermost VLAN id.
+    pub vlan: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Padding (0).
+    pub pad: u8,
+}
+
+impl FlowKey4 {
+    /// The same flow's [`FlowKey`] (addresses IPv4-mapped, as the kernel
+    /// writes them into flow-end records and userspace keys every flow).
+    pub fn to_key(&self) -> FlowKey {
+        let mapped = |v4: [u8; 4]| {
+            let mut m = [0u8; 16];
+            m[10] = 0xff;
+            m[11] = 0xff;
+            m[12..].copy_from_slice(&v4);
+            m
+        };
+        FlowKey { a: mapped(self.a), b: mapped(self.b), a_port: self.a_port, b_port: self.b_port, vlan: self.vlan, proto: self.proto, pad: 0 }
+    }
 }
 
 /// `struct osprey_flow_val`: one CPU's slot of a flow.
@@ -162,10 +206,58 @@ pub struct DnsEvent {
     pub msg: [u8; DNS_MAX_COPY],
 }
 
+/// Bytes of [`DnsEvent`] before `msg`.
+pub const DNS_EVENT_HEADER: usize = std::mem::offset_of!(DnsEvent, msg);
+
 impl DnsEvent {
     /// The copied message bytes.
     pub fn message(&self) -> &[u8] {
         &self.msg[..usize::from(self.copy_len).min(DNS_MAX_COPY)]
+    }
+
+    /// Reads a DNS ring record: the struct, possibly cut after
+    /// `msg[DNS_SMALL_COPY - 1]` or `msg[DNS_MEDIUM_COPY - 1]` (the rest of
+    /// `msg` reads as zeros). `None` if the record is shorter than the header
+    /// or than the `copy_len` bytes it claims.
+    pub fn from_record(record: &[u8]) -> Option<DnsEvent> {
+        if record.len() < DNS_EVENT_HEADER {
+            return None;
+        }
+        let n = record.len().min(size_of::<DnsEvent>());
+        let mut ev = DnsEvent::zeroed();
+        // SAFETY: DnsEvent is #[repr(C)] of integers and byte arrays (every
+        // bit pattern is valid) and `n` is at most its size.
+        unsafe { std::ptr::copy_nonoverlapping(record.as_ptr(), (&mut ev as *mut DnsEvent).cast::<u8>(), n) };
+        (usize::from(ev.copy_len) <= n - DNS_EVENT_HEADER).then_some(ev)
+    }
+
+    fn zeroed() -> DnsEvent {
+        DnsEvent {
+            ts_ns: 0,
+            src: [0; 16],
+            dst: [0; 16],
+            src_port: 0,
+            dst_port: 0,
+            vlan: 0,
+            is_v4: 0,
+            status: 0,
+            frame_len: 0,
+            msg_len: 0,
+            copy_len: 0,
+            id: 0,
+            flags: 0,
+            qdcount: 0,
+            ancount: 0,
+            nscount: 0,
+            arcount: 0,
+            qname_len: 0,
+            qtype: 0,
+            qclass: 0,
+            answer_off: 0,
+            rcode: 0,
+            pad: [0; 3],
+            msg: [0; DNS_MAX_COPY],
+        }
     }
 }
 
@@ -222,17 +314,46 @@ impl Default for OspreyConfig {
     }
 }
 
+/// Number of AF_XDP redirect counters.
+pub const XSK_CNT_MAX: usize = consts::XSK_CNT_MAX as usize;
+
+/// `struct osprey_xsk_config`: which packets go to AF_XDP sockets (`.rodata`).
+/// All zero (the default) redirects nothing.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct XskConfig {
+    /// `XSK_CLASS_*` bits.
+    pub classes: u32,
+    /// Redirect 1 in this many packets per CPU; 0 = no sample.
+    pub sample_every: u32,
+    /// TCP ports whose segments are DNS (0 = unused).
+    pub tcp_dns_ports: [u16; DNS_MAX_PORTS],
+    /// UDP DNS ports (for the large-message class).
+    pub udp_dns_ports: [u16; DNS_MAX_PORTS],
+}
+
+/// `struct osprey_xsk_counters`: one CPU's AF_XDP redirect counters, indexed by `XSK_CNT_*`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct XskCounters {
+    /// The counters.
+    pub c: [u64; XSK_CNT_MAX],
+}
+
 #[cfg(feature = "aya")]
 mod pod {
     // SAFETY: all of these are #[repr(C)], contain only integers and byte
     // arrays, and have explicit padding (checked by the layout tests), so
     // every bit pattern is valid and there are no uninitialised bytes.
     unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowKey4 {}
     unsafe impl aya::Pod for super::FlowVal {}
     unsafe impl aya::Pod for super::FlowEnd {}
     unsafe impl aya::Pod for super::DnsEvent {}
     unsafe impl aya::Pod for super::Counters {}
     unsafe impl aya::Pod for super::OspreyConfig {}
+    unsafe impl aya::Pod for super::XskConfig {}
+    unsafe impl aya::Pod for super::XskCounters {}
 }
 
 #[cfg(test)]
@@ -265,6 +386,29 @@ mod tests {
         assert_eq!(offset_of!(FlowKey, vlan), 36);
         assert_eq!(offset_of!(FlowKey, proto), 38);
         assert_eq!(offset_of!(FlowKey, pad), 39);
+    }
+
+    #[test]
+    fn flow_key4_layout_and_mapping() {
+        assert_eq!(size_of::<FlowKey4>(), 16);
+        assert_eq!(offset_of!(FlowKey4, b), 4);
+        assert_eq!(offset_of!(FlowKey4, a_port), 8);
+        assert_eq!(offset_of!(FlowKey4, b_port), 10);
+        assert_eq!(offset_of!(FlowKey4, vlan), 12);
+        assert_eq!(offset_of!(FlowKey4, proto), 14);
+        assert_eq!(offset_of!(FlowKey4, pad), 15);
+        let k = FlowKey4 { a: [198, 18, 0, 1], b: [198, 19, 0, 2], a_port: 1000, b_port: 53, vlan: 7, proto: 17, pad: 0 };
+        let full = k.to_key();
+        assert_eq!(full.a, std::net::Ipv4Addr::new(198, 18, 0, 1).to_ipv6_mapped().octets());
+        assert_eq!(full.b, std::net::Ipv4Addr::new(198, 19, 0, 2).to_ipv6_mapped().octets());
+        assert_eq!((full.a_port, full.b_port, full.vlan, full.proto, full.pad), (1000, 53, 7, 17, 0));
+    }
+
+    #[test]
+    fn clock_cache_slots_are_not_counters() {
+        const { assert!(consts::CNT_RING_WAKEUPS < consts::CLOCK_JIFFIES) };
+        // The two slots are the last two of the struct.
+        assert_eq!((consts::CLOCK_JIFFIES, consts::CLOCK_NS), (CNT_MAX as u64 - 2, CNT_MAX as u64 - 1));
     }
 
     #[test]
@@ -313,6 +457,27 @@ mod tests {
     }
 
     #[test]
+    fn short_dns_records_read_with_zeros_behind() {
+        const { assert!(consts::DNS_SMALL_COPY < consts::DNS_MEDIUM_COPY && consts::DNS_MEDIUM_COPY < consts::DNS_MAX_COPY) };
+        assert!(consts::DNS_SMALL_COPY.is_power_of_two() && consts::DNS_MEDIUM_COPY.is_power_of_two(), "masks");
+        let small = DNS_EVENT_HEADER + consts::DNS_SMALL_COPY as usize;
+        let mut rec = vec![0xabu8; small];
+        rec[offset_of!(DnsEvent, copy_len)..][..2].copy_from_slice(&33u16.to_ne_bytes());
+        let ev = DnsEvent::from_record(&rec).expect("a small record");
+        assert_eq!(ev.message(), &[0xab; 33][..]);
+        assert_eq!(ev.msg[small - DNS_EVENT_HEADER - 1], 0xab);
+        assert!(ev.msg[small - DNS_EVENT_HEADER..].iter().all(|b| *b == 0), "zeros behind the cut");
+        // copy_len beyond the record, or a record shorter than the header: rejected.
+        rec[offset_of!(DnsEvent, copy_len)..][..2].copy_from_slice(&129u16.to_ne_bytes());
+        assert!(DnsEvent::from_record(&rec).is_none());
+        assert!(DnsEvent::from_record(&rec[..DNS_EVENT_HEADER - 1]).is_none());
+        // A whole record (or a longer one) reads as the struct.
+        let mut full = vec![1u8; size_of::<DnsEvent>() + 8];
+        full[offset_of!(DnsEvent, copy_len)..][..2].copy_from_slice(&512u16.to_ne_bytes());
+        assert_eq!(DnsEvent::from_record(&full).expect("full").message().len(), 512);
+    }
+
+    #[test]
     fn counters_and_config_layout() {
         assert_eq!(size_of::<Counters>(), 8 * CNT_MAX);
         const { assert!(consts::CNT_RING_WAKEUPS < consts::CNT_MAX) };
@@ -322,6 +487,19 @@ mod tests {
         assert_eq!(offset_of!(OspreyConfig, wakeup_bytes), 32);
         assert_eq!(offset_of!(OspreyConfig, dns_ports), 36);
         assert_eq!(offset_of!(OspreyConfig, pad), 44);
+    }
+
+    #[test]
+    fn xsk_config_and_counters_layout() {
+        assert_eq!(size_of::<XskConfig>(), 24);
+        assert_eq!(offset_of!(XskConfig, sample_every), 4);
+        assert_eq!(offset_of!(XskConfig, tcp_dns_ports), 8);
+        assert_eq!(offset_of!(XskConfig, udp_dns_ports), 8 + 2 * DNS_MAX_PORTS);
+        assert_eq!(size_of::<XskCounters>(), 8 * XSK_CNT_MAX);
+        const { assert!(consts::XSK_CNT_SEEN < consts::XSK_CNT_MAX) };
+        // Class bits fit the metadata word's low byte, clear of the magic.
+        let all = consts::XSK_CLASS_TCP_DNS | consts::XSK_CLASS_FRAGMENT | consts::XSK_CLASS_LARGE_DNS | consts::XSK_CLASS_SAMPLE;
+        assert!(all <= 0xff && consts::XSK_META_MAGIC & 0xff == 0);
     }
 
     /// The BTF of the compiled object agrees with the mirrors (sizes).
@@ -341,11 +519,14 @@ mod tests {
         let text = String::from_utf8_lossy(&out.stdout);
         for (name, size) in [
             ("osprey_flow_key", size_of::<FlowKey>()),
+            ("osprey_flow_key4", size_of::<FlowKey4>()),
             ("osprey_flow_val", size_of::<FlowVal>()),
             ("osprey_flow_end", size_of::<FlowEnd>()),
             ("osprey_dns_event", size_of::<DnsEvent>()),
             ("osprey_counters", size_of::<Counters>()),
             ("osprey_config", size_of::<OspreyConfig>()),
+            ("osprey_xsk_config", size_of::<XskConfig>()),
+            ("osprey_xsk_counters", size_of::<XskCounters>()),
         ] {
             // Ring record types are not always kept in BTF by clang 14; the
             // map key/value and config types always are.

@@ -10,11 +10,14 @@
 //!   random sample of them is run one packet per test run (repeat 1), so each
 //!   run touches a different flow as real traffic does; the no-op is run on
 //!   the same packets the same way and subtracted.
-//! - DNS: a 33-byte query, repeat 100K into a 64 MiB ring drained between runs (no drops).
+//! - DNS: a 33-byte query (a short ring record) and a 300-byte response (a
+//!   whole one), repeat 100K into a 64 MiB ring drained between runs (no drops).
+//! - "general path" rows: packets the inline IPv4 fast path leaves to the
+//!   full parser (a VLAN tag; IPv6, whose flows have the 40-byte key).
 //!
 //! Needs root.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use osprey_capture::craft::{DnsBuilder, DnsHeader, PacketBuilder, Udp};
@@ -26,7 +29,12 @@ fn udp(i: u32, dport: u16, _payload: &[u8]) -> Vec<u8> {
     let mut b = Vec::new();
     let src = IpAddr::V4(Ipv4Addr::new(198, 18, (i >> 16) as u8, (i >> 8) as u8));
     let dst = IpAddr::V4(Ipv4Addr::new(198, 19, 0, i as u8));
-    PacketBuilder::new(&mut b).ethernet([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]).ip(src, dst).udp(Udp::new(10000 + (i % 50000) as u16, dport)).payload(&[0; 18]).finish();
+    PacketBuilder::new(&mut b)
+        .ethernet([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+        .ip(src, dst)
+        .udp(Udp::new(10000 + (i % 50000) as u16, dport))
+        .payload(&[0; 18])
+        .finish();
     b
 }
 
@@ -88,6 +96,23 @@ fn xdp_ns_per_packet() {
     let pkt = udp(1, 80, b"");
     let mut k = KernelCapture::load(big(true, true)).expect("load");
     row("1 flow, hot, coarse clock (default)", hot(&mut k, &pkt, 1_000_000));
+    let mut tagged = Vec::new();
+    PacketBuilder::new(&mut tagged)
+        .ethernet([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+        .vlan(10)
+        .ip(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), IpAddr::V4(Ipv4Addr::new(198, 19, 0, 1)))
+        .udp(Udp::new(10001, 80))
+        .payload(&[0; 18])
+        .finish();
+    row("1 flow, hot, IPv4 + VLAN tag (general path)", hot(&mut k, &tagged, 1_000_000));
+    let mut v6 = Vec::new();
+    PacketBuilder::new(&mut v6)
+        .ethernet([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+        .ip(IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1)), IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2)))
+        .udp(Udp::new(10001, 80))
+        .payload(&[0; 18])
+        .finish();
+    row("1 flow, hot, IPv6 (general path, 40-byte key)", hot(&mut k, &v6, 1_000_000));
     let mut kf = KernelCapture::load(big(false, true)).expect("load");
     row("1 flow, hot, bpf_ktime_get_ns", hot(&mut kf, &pkt, 1_000_000));
     drop(kf);
@@ -108,8 +133,22 @@ fn xdp_ns_per_packet() {
     let _ = dns;
     let (p, n) = hot(&mut k, &dns_pkt, 100_000);
     let drops = k.counters().expect("c").get(consts::CNT_DNS_RING_FULL);
-    row("DNS query (ring record, hot flow)", (p, n));
+    row("DNS query, 33 B (ring record, hot flow)", (p, n));
     assert_eq!(drops, 0, "ring too small for the benchmark");
+    // A 300-byte message (the question, then padding the parser never reaches).
+    let mut resp = Vec::new();
+    DnsBuilder::new(&mut resp, DnsHeader::query(7)).question("www.example.com", 1, 1).finish();
+    resp.resize(300, 0);
+    let mut resp_pkt = Vec::new();
+    PacketBuilder::new(&mut resp_pkt)
+        .ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ip(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 53)), IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)))
+        .udp(Udp::new(53, 40000))
+        .payload(&resp)
+        .finish();
+    let (p, n) = hot(&mut k, &resp_pkt, 100_000);
+    row("DNS message, 300 B (whole ring record)", (p, n));
+    assert_eq!(k.counters().expect("c").get(consts::CNT_DNS_RING_FULL), 0, "ring too small for the benchmark");
     drop(k);
     for n in [1u32, 1_000, 65_536, 1_000_000] {
         let mut k = KernelCapture::load(big(true, true)).expect("load");

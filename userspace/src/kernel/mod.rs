@@ -9,8 +9,12 @@
 //!
 //! # Flow map and draining without races
 //!
-//! The flow map is a per-CPU hash (`BPF_MAP_TYPE_PERCPU_HASH`, preallocated):
-//! each flow key has one [`FlowVal`] slot per CPU, updated by that CPU only,
+//! Flows live in two per-CPU hashes (`BPF_MAP_TYPE_PERCPU_HASH`,
+//! preallocated), `flows4` keyed by the 16-byte [`FlowKey4`] and `flows6` by
+//! the 40-byte [`FlowKey`] (a short key makes every packet's lookup several ns
+//! cheaper); each holds up to `max_flows` flows, and the sweep below runs over
+//! both, turning IPv4 keys into the IPv4-mapped [`FlowKey`] of the records.
+//! Each flow key has one [`FlowVal`] slot per CPU, updated by that CPU only,
 //! with plain (non-atomic) adds. The kernel itself applies the lazy expiry of
 //! `docs/flow-semantics.md` when a packet arrives for a slot whose time is up
 //! (linger passed or a pure SYN on a closing flow, idle, active): it sends the
@@ -34,22 +38,25 @@
 //! # Clock
 //!
 //! The kernel stamps packets with `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC
-//! at tick resolution, a few ns per call) unless configured to use
-//! `bpf_ktime_get_ns`; userspace converts to wall time with the current
+//! at tick resolution), read once per tick per CPU (it caches the value
+//! against `bpf_jiffies64`, an inlined load; see `now_ns` in `osprey.bpf.c`),
+//! unless configured to use `bpf_ktime_get_ns` (~30 ns per packet here);
+//! userspace converts to wall time with the current
 //! `CLOCK_REALTIME - CLOCK_MONOTONIC` offset.
 
 mod sys;
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf};
+use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf, XskMap};
 use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::programs::xdp::XdpLinkId;
 use aya::{Ebpf, EbpfLoader};
-use osprey_ebpf::{consts, Counters, DnsEvent, FlowEnd, FlowKey, FlowVal, OspreyConfig};
+use osprey_ebpf::{consts, Counters, DnsEvent, FlowEnd, FlowKey, FlowKey4, FlowVal, OspreyConfig, XskCounters};
+pub use osprey_ebpf::XskConfig;
 use osprey_segment::{DnsRecord, DnsTransport, EndReason, FlowRecord};
 
 use crate::dns::{self, DnsError, DnsRecordContext};
@@ -62,7 +69,8 @@ pub use osprey_ebpf::{DnsEvent as KernelDnsEvent, FlowKey as KernelFlowKey};
 /// Settings of the kernel program (fixed at load time).
 #[derive(Debug, Clone)]
 pub struct KernelConfig {
-    /// Timeouts and capacity (`max_flows` is the flow map's size), shared with offline ingest.
+    /// Timeouts and capacity (`max_flows` is the size of each flow map, IPv4
+    /// and IPv6), shared with offline ingest.
     pub flow: FlowConfig,
     /// Stamp packets with `bpf_ktime_get_coarse_ns` (default) instead of `bpf_ktime_get_ns`.
     pub coarse_clock: bool,
@@ -76,6 +84,8 @@ pub struct KernelConfig {
     pub flow_end_ring_bytes: u32,
     /// Pending ring bytes that force a consumer wake-up.
     pub wakeup_bytes: u32,
+    /// Which packets go to AF_XDP sockets (default: none; see `ebpf/src/xsk.bpf.h`).
+    pub xsk: XskConfig,
 }
 
 impl Default for KernelConfig {
@@ -88,6 +98,7 @@ impl Default for KernelConfig {
             dns_ring_bytes: consts::DNS_RING_BYTES as u32,
             flow_end_ring_bytes: consts::FLOW_END_RING_BYTES as u32,
             wakeup_bytes: consts::RING_WAKEUP_BYTES as u32,
+            xsk: XskConfig::default(),
         }
     }
 }
@@ -236,7 +247,8 @@ fn clock_ns(clock: libc::clockid_t) -> i64 {
 /// The loaded program, its maps, and (optionally) its attachment.
 pub struct KernelCapture {
     ebpf: Ebpf,
-    flows: PerCpuHashMap<MapData, FlowKey, FlowVal>,
+    flows4: PerCpuHashMap<MapData, FlowKey4, FlowVal>,
+    flows6: PerCpuHashMap<MapData, FlowKey, FlowVal>,
     counters: PerCpuArray<MapData, Counters>,
     dns_ring: RingBuf<MapData>,
     flow_ring: RingBuf<MapData>,
@@ -334,11 +346,16 @@ impl KernelCapture {
     }
 
     fn load_raw(cfg: KernelConfig, kcfg: OspreyConfig, max_flows: u32) -> Result<Self, KernelError> {
+        if cfg.xsk.tcp_dns_ports.iter().chain(&cfg.xsk.udp_dns_ports).all(|p| *p == 0) && cfg.xsk.classes != 0 {
+            return Err(KernelError::Config("AF_XDP DNS redirection needs at least one DNS port".into()));
+        }
         let mut ebpf = EbpfLoader::new()
             .override_global(osprey_ebpf::GLOBAL_CONFIG, &kcfg, true)
-            .map_max_entries(osprey_ebpf::MAP_FLOWS, max_flows)
+            .map_max_entries(osprey_ebpf::MAP_FLOWS4, max_flows)
+            .map_max_entries(osprey_ebpf::MAP_FLOWS6, max_flows)
             .map_max_entries(osprey_ebpf::MAP_DNS_EVENTS, cfg.dns_ring_bytes)
             .map_max_entries(osprey_ebpf::MAP_FLOW_ENDS, cfg.flow_end_ring_bytes)
+            .override_global(osprey_ebpf::GLOBAL_XSK_CONFIG, &cfg.xsk, true)
             .load(osprey_ebpf::OBJECT)
             .map_err(KernelError::Object)?;
         load_prog(&mut ebpf, osprey_ebpf::PROG_XDP)?;
@@ -346,7 +363,10 @@ impl KernelCapture {
         let take = |ebpf: &mut Ebpf, name: &'static str| {
             ebpf.take_map(name).ok_or(KernelError::Map { map: name, source: io::Error::other("missing from the object") })
         };
-        let flows = PerCpuHashMap::try_from(take(&mut ebpf, osprey_ebpf::MAP_FLOWS)?).map_err(map_err(osprey_ebpf::MAP_FLOWS))?;
+        let flows4 =
+            PerCpuHashMap::try_from(take(&mut ebpf, osprey_ebpf::MAP_FLOWS4)?).map_err(map_err(osprey_ebpf::MAP_FLOWS4))?;
+        let flows6 =
+            PerCpuHashMap::try_from(take(&mut ebpf, osprey_ebpf::MAP_FLOWS6)?).map_err(map_err(osprey_ebpf::MAP_FLOWS6))?;
         let counters =
             PerCpuArray::try_from(take(&mut ebpf, osprey_ebpf::MAP_COUNTERS)?).map_err(map_err(osprey_ebpf::MAP_COUNTERS))?;
         let dns_ring =
@@ -357,7 +377,8 @@ impl KernelCapture {
             .map_err(|(what, source)| KernelError::Map { map: "flows", source: io::Error::new(source.kind(), format!("{what}: {source}")) })?;
         Ok(KernelCapture {
             ebpf,
-            flows,
+            flows4,
+            flows6,
             counters,
             dns_ring,
             flow_ring,
@@ -501,23 +522,75 @@ impl KernelCapture {
         Ok(self.run(name, packet, repeat)?.1)
     }
 
-    /// Counters summed over CPUs.
-    pub fn counters(&self) -> Result<KernelCounters, KernelError> {
-        let per_cpu = self.counters.get(&0, 0).map_err(map_err(osprey_ebpf::MAP_COUNTERS))?;
-        let mut out = KernelCounters::default();
+    /// Puts the AF_XDP socket `fd` in the XSKMAP slot of receive queue
+    /// `queue`: packets of the configured classes arriving on that queue go
+    /// to it from now on.
+    pub fn set_xsk(&mut self, queue: u32, fd: std::os::fd::RawFd) -> Result<(), KernelError> {
+        let map = self
+            .ebpf
+            .map_mut(osprey_ebpf::MAP_XSKS)
+            .ok_or(KernelError::Map { map: osprey_ebpf::MAP_XSKS, source: io::Error::other("missing from the object") })?;
+        let mut xsks: XskMap<&mut MapData> = XskMap::try_from(map).map_err(map_err(osprey_ebpf::MAP_XSKS))?;
+        xsks.set(queue, fd, 0).map_err(map_err(osprey_ebpf::MAP_XSKS))
+    }
+
+    /// Empties the XSKMAP slot of `queue` (its packets are passed again).
+    pub fn clear_xsk(&mut self, queue: u32) -> Result<(), KernelError> {
+        let map = self
+            .ebpf
+            .map_mut(osprey_ebpf::MAP_XSKS)
+            .ok_or(KernelError::Map { map: osprey_ebpf::MAP_XSKS, source: io::Error::other("missing from the object") })?;
+        let mut xsks: XskMap<&mut MapData> = XskMap::try_from(map).map_err(map_err(osprey_ebpf::MAP_XSKS))?;
+        match xsks.unset(queue) {
+            Ok(()) => Ok(()),
+            Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            Err(e) => Err(map_err(osprey_ebpf::MAP_XSKS)(e)),
+        }
+    }
+
+    /// AF_XDP redirect counters summed over CPUs, indexed by `XSK_CNT_*`.
+    pub fn xsk_counters(&self) -> Result<[u64; osprey_ebpf::XSK_CNT_MAX], KernelError> {
+        let map = self
+            .ebpf
+            .map(osprey_ebpf::MAP_XSK_COUNTERS)
+            .ok_or(KernelError::Map { map: osprey_ebpf::MAP_XSK_COUNTERS, source: io::Error::other("missing from the object") })?;
+        let arr: PerCpuArray<&MapData, XskCounters> = PerCpuArray::try_from(map).map_err(map_err(osprey_ebpf::MAP_XSK_COUNTERS))?;
+        let per_cpu = arr.get(&0, 0).map_err(map_err(osprey_ebpf::MAP_XSK_COUNTERS))?;
+        let mut out = [0u64; osprey_ebpf::XSK_CNT_MAX];
         for c in per_cpu.iter() {
-            for (o, v) in out.raw.iter_mut().zip(c.c.iter()) {
+            for (o, v) in out.iter_mut().zip(c.c.iter()) {
                 *o += v;
             }
         }
         Ok(out)
     }
 
-    /// Flows currently in the map.
+    /// The DNS ring's fd (to wait on it together with other descriptors).
+    pub fn dns_ring_fd(&self) -> std::os::fd::RawFd {
+        self.dns_ring.as_raw_fd()
+    }
+
+    /// Counters summed over CPUs.
+    pub fn counters(&self) -> Result<KernelCounters, KernelError> {
+        let per_cpu = self.counters.get(&0, 0).map_err(map_err(osprey_ebpf::MAP_COUNTERS))?;
+        let mut out = KernelCounters::default();
+        // The clock-cache slots at the end of the struct are not counters: left 0.
+        let counted = consts::CLOCK_JIFFIES.min(consts::CLOCK_NS) as usize;
+        for c in per_cpu.iter() {
+            for (o, v) in out.raw.iter_mut().zip(c.c.iter()).take(counted) {
+                *o += v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flows currently in the maps (IPv4 and IPv6).
     pub fn flow_count(&self) -> Result<usize, KernelError> {
         let mut n = 0;
-        sys::lookup_batch::<FlowKey, FlowVal>(self.flows.map().fd().as_fd(), self.ncpus, 4096, |_, _| n += 1)
-            .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS, source })?;
+        sys::lookup_batch::<FlowKey4, FlowVal>(self.flows4.map().fd().as_fd(), self.ncpus, 4096, |_, _| n += 1)
+            .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS4, source })?;
+        sys::lookup_batch::<FlowKey, FlowVal>(self.flows6.map().fd().as_fd(), self.ncpus, 4096, |_, _| n += 1)
+            .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS6, source })?;
         Ok(n)
     }
 
@@ -525,12 +598,17 @@ impl KernelCapture {
     pub fn snapshot(&self) -> Result<Vec<(FlowKey, FlowRecord)>, KernelError> {
         let off = mono_to_wall_offset();
         let mut out = Vec::new();
-        sys::lookup_batch::<FlowKey, FlowVal>(self.flows.map().fd().as_fd(), self.ncpus, 4096, |k, slots| {
-            if let Some(m) = merge(slots, self.continuations.get(k).map(|c| c.0)) {
-                out.push((*k, m.record(k, EndReason::Flush, off)));
+        let mut add = |k: FlowKey, slots: &[FlowVal]| {
+            if let Some(m) = merge(slots, self.continuations.get(&k).map(|c| c.0)) {
+                out.push((k, m.record(&k, EndReason::Flush, off)));
             }
+        };
+        sys::lookup_batch::<FlowKey4, FlowVal>(self.flows4.map().fd().as_fd(), self.ncpus, 4096, |k, slots| {
+            add(k.to_key(), slots)
         })
-        .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS, source })?;
+        .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS4, source })?;
+        sys::lookup_batch::<FlowKey, FlowVal>(self.flows6.map().fd().as_fd(), self.ncpus, 4096, |k, slots| add(*k, slots))
+            .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS6, source })?;
         Ok(out)
     }
 
@@ -564,59 +642,20 @@ impl KernelCapture {
         }
 
         let ns = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let (idle, active, linger) = (ns(self.kcfg.idle_ns), ns(self.kcfg.active_ns), ns(self.kcfg.linger_ns));
-        let ncpus = self.ncpus;
-        let mut expired: Vec<(FlowKey, Vec<FlowVal>, EndReason)> = Vec::new();
-        let conts = &self.continuations;
-        sys::lookup_batch::<FlowKey, FlowVal>(self.flows.map().fd().as_fd(), ncpus, 4096, |k, slots| {
-            let Some(m) = merge(slots, conts.get(k).map(|c| c.0)) else { return };
-            let reason = if flush { Some(EndReason::Flush) } else { m.expiry(now, idle, active, linger) };
-            if let Some(r) = reason {
-                expired.push((*k, slots.to_vec(), r));
-            }
-        })
-        .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS, source })?;
-
-        let fd = self.flows.map().fd().as_fd();
-        let mut fresh = vec![FlowVal::default(); ncpus];
-        for (key, read, reason) in expired {
-            let present = sys::lookup_and_delete(fd, &key, &mut fresh)
-                .map_err(|source| KernelError::Map { map: osprey_ebpf::MAP_FLOWS, source })?;
-            if !present {
-                continue;
-            }
-            // Split the slots: same generation = this record; changed = restarted meanwhile.
-            let mut ended = vec![FlowVal::default(); ncpus];
-            let mut live = vec![FlowVal::default(); ncpus];
-            let mut any_live = false;
-            for cpu in 0..ncpus {
-                if fresh[cpu].first_ns != 0 && fresh[cpu].generation != read[cpu].generation && !flush {
-                    live[cpu] = fresh[cpu];
-                    any_live = true;
-                } else {
-                    ended[cpu] = fresh[cpu];
-                }
-            }
-            let forced = self.continuations.remove(&key).map(|c| c.0);
-            if let Some(m) = merge(&ended, forced) {
-                if reason == EndReason::Active {
-                    self.continuations.insert(key, (m.a_initiated, now.saturating_add(idle)));
-                }
-                out.push(m.record(&key, reason, off));
-                self.stats.swept += 1;
-            }
-            if any_live {
-                match sys::update_percpu(fd, &key, &live, sys::BPF_NOEXIST) {
-                    Ok(()) => self.stats.reinserted += 1,
-                    Err(_) => {
-                        if let Some(m) = merge(&live, None) {
-                            out.push(m.record(&key, reason, off));
-                        }
-                        self.stats.split += 1;
-                    }
-                }
-            }
-        }
+        let mut sweep = Sweep {
+            now,
+            flush,
+            wall_offset: off,
+            idle: ns(self.kcfg.idle_ns),
+            active: ns(self.kcfg.active_ns),
+            linger: ns(self.kcfg.linger_ns),
+            ncpus: self.ncpus,
+            continuations: &mut self.continuations,
+            stats: &mut self.stats,
+            out: &mut out,
+        };
+        sweep.map::<FlowKey4>(self.flows4.map().fd().as_fd(), osprey_ebpf::MAP_FLOWS4)?;
+        sweep.map::<FlowKey>(self.flows6.map().fd().as_fd(), osprey_ebpf::MAP_FLOWS6)?;
         self.continuations.retain(|_, (_, deadline)| *deadline > now);
         if flush {
             self.continuations.clear();
@@ -629,10 +668,9 @@ impl KernelCapture {
         let mut out = Vec::new();
         while out.len() < max {
             let Some(item) = self.dns_ring.next() else { break };
-            if item.len() >= size_of::<DnsEvent>() {
-                // SAFETY: the kernel writes whole `struct osprey_dns_event`s,
-                // mirrored by DnsEvent; any bit pattern is valid.
-                out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<DnsEvent>()) });
+            // Records are the struct, cut short behind short messages.
+            if let Some(ev) = DnsEvent::from_record(&item) {
+                out.push(ev);
             }
         }
         self.stats.dns_events += out.len() as u64;
@@ -659,6 +697,99 @@ impl Drop for KernelCapture {
     fn drop(&mut self) {
         // Closing the link detaches; the maps and programs go with their fds.
         let _ = self.detach();
+    }
+}
+
+/// A key type of one of the kernel's flow maps.
+trait MapKey: Copy + Default {
+    /// The flow's key as records and continuations use it.
+    fn flow_key(&self) -> FlowKey;
+}
+
+impl MapKey for FlowKey {
+    fn flow_key(&self) -> FlowKey {
+        *self
+    }
+}
+
+impl MapKey for FlowKey4 {
+    fn flow_key(&self) -> FlowKey {
+        self.to_key()
+    }
+}
+
+/// One expiry sweep over the kernel's flow maps (steps 2 and 3 of the
+/// module docs), borrowing what it updates from [`KernelCapture`].
+struct Sweep<'a> {
+    now: i64,
+    flush: bool,
+    wall_offset: i64,
+    idle: i64,
+    active: i64,
+    linger: i64,
+    ncpus: usize,
+    continuations: &'a mut HashMap<FlowKey, (u8, i64)>,
+    stats: &'a mut DrainStats,
+    out: &'a mut Vec<FlowRecord>,
+}
+
+impl Sweep<'_> {
+    /// Ends the expired flows of the map `fd` (keys `K`).
+    fn map<K: MapKey>(&mut self, fd: BorrowedFd<'_>, name: &'static str) -> Result<(), KernelError> {
+        let (now, flush, off, ncpus) = (self.now, self.flush, self.wall_offset, self.ncpus);
+        let (idle, active, linger) = (self.idle, self.active, self.linger);
+        let mut expired: Vec<(K, FlowKey, Vec<FlowVal>, EndReason)> = Vec::new();
+        let conts = &*self.continuations;
+        sys::lookup_batch::<K, FlowVal>(fd, ncpus, 4096, |k, slots| {
+            let key = k.flow_key();
+            let Some(m) = merge(slots, conts.get(&key).map(|c| c.0)) else { return };
+            let reason = if flush { Some(EndReason::Flush) } else { m.expiry(now, idle, active, linger) };
+            if let Some(r) = reason {
+                expired.push((*k, key, slots.to_vec(), r));
+            }
+        })
+        .map_err(|source| KernelError::Map { map: name, source })?;
+
+        let mut fresh = vec![FlowVal::default(); ncpus];
+        for (map_key, key, read, reason) in expired {
+            let present =
+                sys::lookup_and_delete(fd, &map_key, &mut fresh).map_err(|source| KernelError::Map { map: name, source })?;
+            if !present {
+                continue;
+            }
+            // Split the slots: same generation = this record; changed = restarted meanwhile.
+            let mut ended = vec![FlowVal::default(); ncpus];
+            let mut live = vec![FlowVal::default(); ncpus];
+            let mut any_live = false;
+            for cpu in 0..ncpus {
+                if fresh[cpu].first_ns != 0 && fresh[cpu].generation != read[cpu].generation && !flush {
+                    live[cpu] = fresh[cpu];
+                    any_live = true;
+                } else {
+                    ended[cpu] = fresh[cpu];
+                }
+            }
+            let forced = self.continuations.remove(&key).map(|c| c.0);
+            if let Some(m) = merge(&ended, forced) {
+                if reason == EndReason::Active {
+                    self.continuations.insert(key, (m.a_initiated, now.saturating_add(idle)));
+                }
+                self.out.push(m.record(&key, reason, off));
+                self.stats.swept += 1;
+            }
+            if any_live {
+                match sys::update_percpu(fd, &map_key, &live, sys::BPF_NOEXIST) {
+                    Ok(()) => self.stats.reinserted += 1,
+                    Err(_) => {
+                        if let Some(m) = merge(&live, None) {
+                            self.out.push(m.record(&key, reason, off));
+                        }
+                        self.stats.split += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
