@@ -278,11 +278,27 @@ fn tcp_connection_direction_flags_and_port_reuse() {
     assert_eq!(totals(&recs), totals(&want));
 }
 
+/// Keeps the calling thread on CPU 0. A test run executes on the CPU of the
+/// calling thread and the flow map is per CPU: a thread that migrates between
+/// steps splits one flow over two slots with different start times, and
+/// timeout checks are per slot.
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+    // sched_setaffinity only read/write that local set.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(ok, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+}
+
 #[test]
 fn timeouts_end_flows_in_the_kernel_and_in_the_sweep() {
     if !root() {
         return;
     }
+    pin_to_cpu0();
     // 300 ms idle, 1.5 s active, 150 ms linger: short enough for a test, long
     // enough that a descheduled test thread on a loaded CI machine (2 cores)
     // does not cross a timeout between two steps that must not (the coarse
