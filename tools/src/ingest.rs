@@ -17,6 +17,7 @@ use osprey_capture::ingest::{IngestConfig, IngestStats, Ingestor};
 use osprey_capture::netflow::{DEFAULT_PORTS, NetflowConfig, NetflowIngestor, NetflowStats, Sampling, Version};
 use osprey_capture::packet::SkipReason;
 use osprey_capture::proxylog::{ProxyFormat, ProxyIngestor, ProxyStats};
+use osprey_segment::partition::WriterConfig;
 
 use crate::{Global, Outcome, data_dir};
 
@@ -47,12 +48,9 @@ pub struct NetflowArgs {
     /// Capture files (pcap or pcapng), or with `--raw` one datagram per file.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Data directory to write segments into (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Sensor name for segment file names and metadata (overrides [data] sensor).
-    #[arg(long)]
-    pub sensor: Option<String>,
+    /// Where the segments go.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Also read UDP datagrams to this destination port (repeatable; the
     /// defaults 2055, 9995, 9996 and 4739 are always read).
     #[arg(long = "port", value_name = "P")]
@@ -75,12 +73,9 @@ pub struct ProxyArgs {
     /// Log files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Data directory to write segments into (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Sensor name for segment file names and metadata (overrides [data] sensor).
-    #[arg(long)]
-    pub sensor: Option<String>,
+    /// Where the segments go.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Line format: `auto` (per file: a `#Fields:` header means ELFF, a leading
     /// date Spot's Blue Coat layout, a leading epoch time Squid), `spot`, `elff`
     /// or `squid`.
@@ -97,12 +92,9 @@ fn parse_proxy_format(s: &str) -> Result<ProxyFormat, String> {
     ProxyFormat::parse(s).ok_or_else(|| format!("unknown proxy log format `{s}` (expected auto, spot, elff or squid)"))
 }
 
-/// Arguments of `osprey ingest pcap`.
+/// Where every `osprey ingest` verb writes.
 #[derive(Debug, Args)]
-pub struct PcapArgs {
-    /// Capture files (pcap or pcapng).
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+pub struct OutputArgs {
     /// Data directory to write segments into (created if missing).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -111,16 +103,36 @@ pub struct PcapArgs {
     pub sensor: Option<String>,
 }
 
+impl OutputArgs {
+    /// The data directory and the writer settings, with `--sensor` applied.
+    fn resolve(self, global: &Global) -> Result<(PathBuf, WriterConfig)> {
+        let data = data_dir(global, self.data)?;
+        let mut writer = global.config.ingest().writer;
+        if let Some(s) = self.sensor {
+            osprey_segment::segment::validate_sensor(&s)?;
+            writer.sensor = s;
+        }
+        Ok((data, writer))
+    }
+}
+
+/// Arguments of `osprey ingest pcap`.
+#[derive(Debug, Args)]
+pub struct PcapArgs {
+    /// Capture files (pcap or pcapng).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Where the segments go.
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
 /// Runs `osprey ingest ...`.
 pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
     match cmd {
         IngestCommand::Pcap(args) => {
-            let data = data_dir(global, args.data)?;
-            let mut cfg = global.config.ingest();
-            if let Some(s) = args.sensor {
-                osprey_segment::segment::validate_sensor(&s)?;
-                cfg.writer.sensor = s;
-            }
+            let (data, writer) = args.out.resolve(global)?;
+            let cfg = IngestConfig { writer, ..global.config.ingest() };
             let stats = ingest_files(&data, cfg, &args.files, global.quiet)?;
             if !global.quiet {
                 eprint!("{}", summary(&stats.0, stats.1, &data));
@@ -128,12 +140,7 @@ pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
             Ok(if stats.0.problems.is_empty() && stats.2 == 0 { Outcome::Clean } else { Outcome::Problems })
         }
         IngestCommand::Proxy(args) => {
-            let data = data_dir(global, args.data)?;
-            let mut writer = global.config.ingest().writer;
-            if let Some(s) = args.sensor {
-                osprey_segment::segment::validate_sensor(&s)?;
-                writer.sensor = s;
-            }
+            let (data, writer) = args.out.resolve(global)?;
             let format = match args.fields {
                 Some(names) => ProxyFormat::Elff(Some(names.split_whitespace().map(str::to_string).collect())),
                 None => args.format,
@@ -155,12 +162,7 @@ pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
             Ok(if unreadable == 0 && stats.skipped_total() == 0 { Outcome::Clean } else { Outcome::Problems })
         }
         IngestCommand::Netflow(args) => {
-            let data = data_dir(global, args.data)?;
-            let mut writer = global.config.ingest().writer;
-            if let Some(s) = args.sensor {
-                osprey_segment::segment::validate_sensor(&s)?;
-                writer.sensor = s;
-            }
+            let (data, writer) = args.out.resolve(global)?;
             let mut ports = DEFAULT_PORTS.to_vec();
             ports.extend(args.ports.iter().filter(|p| !DEFAULT_PORTS.contains(p)));
             let sampling = if args.scale_sampling { Sampling::Scale } else { Sampling::AsReported };
