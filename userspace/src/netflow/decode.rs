@@ -792,7 +792,8 @@ impl Fields {
                 Some(h.export_ns - back * 1_000_000)
             } else {
                 let init = self.sys_init_ms.or(info.sys_init_ms)?;
-                i64::try_from(init).ok().map(|ms| (ms + i64::from(t)) * 1_000_000)
+                // A hostile systemInitTimeMilliseconds must not overflow.
+                i64::try_from(init).ok()?.checked_add(i64::from(t))?.checked_mul(1_000_000)
             }
         };
         let delta = |us: u64| i64::try_from(us).ok().map(|us| h.export_ns - us.saturating_mul(1_000));

@@ -428,6 +428,22 @@ fn ipfix_options_give_system_init_time_for_uptime_times() {
 }
 
 #[test]
+fn absurd_system_init_time_falls_back_instead_of_overflowing() {
+    // Found by the netflow_datagrams fuzz target: an init time near i64::MAX
+    // ms overflowed when converted to ns.
+    let opt_tpl = W::default().u16(500).u16(2).u16(1).u16(149).u16(4).u16(160).u16(8).0;
+    let tpl = W::default().u16(501).u16(3).u16(8).u16(4).u16(12).u16(4).u16(22).u16(4).0;
+    let data = W::default().bytes(&[10, 0, 0, 1]).bytes(&[10, 0, 0, 2]).u32(1_000).0;
+    for init_ms in [i64::MAX as u64, i64::MAX as u64 / 1_000_000 + 1, u64::MAX] {
+        let opt_data = W::default().u32(7).u64(init_ms).0;
+        let m = ipfix_message(7, &[set(3, &opt_tpl), set(500, &opt_data), set(2, &tpl), set(501, &data)]);
+        let r = decode(&mut NetflowDecoder::default(), session(9), &m);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].ts_start, r[0].ts_end), (1_700_000_000 * SEC, 1_700_000_000 * SEC), "init {init_ms}: export time");
+    }
+}
+
+#[test]
 fn repeated_elements_count_by_first_occurrence() {
     // Outer (tunnel) addresses and protocol first, inner ones after.
     let tpl = W::default().u16(600).u16(6).u16(8).u16(4).u16(12).u16(4).u16(4).u16(1).u16(8).u16(4).u16(12).u16(4).u16(4).u16(1).0;
