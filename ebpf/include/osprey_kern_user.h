@@ -113,6 +113,7 @@
 #define OSPREY_DNS_Q_BAD_LABEL     0x08 /* label type 0x40/0x80 */
 #define OSPREY_DNS_Q_TRUNCATED     0x10 /* name or qtype/qclass beyond the message (or the copy) */
 #define OSPREY_DNS_COPY_TRUNCATED  0x20 /* message longer than OSPREY_DNS_MAX_COPY: msg[] holds its start */
+#define OSPREY_DNS_FIRST_FRAGMENT  0x40 /* first fragment of a fragmented datagram: msg[] holds only what that fragment carries */
 
 #ifndef OSPREY_NO_STRUCTS
 #include <linux/types.h>

@@ -789,6 +789,9 @@ static __always_inline int dns_record(struct xdp_md *ctx, const struct meta *m, 
 	e->qclass = 0;
 	e->answer_off = 0;
 	__u8 status = len > OSPREY_DNS_MAX_COPY ? OSPREY_DNS_COPY_TRUNCATED : 0;
+	/* The rest of the message is in later fragments (userspace may have it whole from AF_XDP). */
+	if (m->frag == FRAG_FIRST)
+		status |= OSPREY_DNS_FIRST_FRAGMENT;
 
 	if (e->qdcount > 0) {
 		/* Walk the question name in the copy: labels only, pointers are not followed. */

@@ -366,6 +366,33 @@ fn full_flow_map_counts_instead_of_accounting() {
     assert_eq!(recs.iter().map(|r| r.packets + r.rev_packets).sum::<u64>(), 5);
 }
 
+#[test]
+fn first_fragments_of_dns_are_marked() {
+    if !root() {
+        return;
+    }
+    let mut k = KernelCapture::load(KernelConfig::default()).expect("load");
+    let (c, s) = (Ipv4Addr::new(198, 18, 0, 10), Ipv4Addr::new(198, 18, 0, 53));
+    // A short first fragment (well under the kernel's 512-byte copy): the
+    // record carries only its start, so it is flagged for userspace.
+    let r = dns_response(0x4242, "fragmented.example.com");
+    let mut f = Vec::new();
+    PacketBuilder::new(&mut f)
+        .ethernet(MAC_B, MAC_A)
+        .ipv4(Ipv4 { id: 9, more_fragments: true, ..Ipv4::new(s, c) })
+        .udp(Udp::new(53, 40000))
+        .payload(&r[..40])
+        .finish();
+    let evs = kernel_dns(&mut k, &f);
+    assert_eq!(evs.len(), 1);
+    assert_ne!(evs[0].status & consts::DNS_FIRST_FRAGMENT as u8, 0, "status {:#x}", evs[0].status);
+    assert_eq!(evs[0].status & consts::DNS_COPY_TRUNCATED as u8, 0);
+    // The whole datagram unfragmented: no flag.
+    let evs = kernel_dns(&mut k, &udp(IpAddr::V4(s), 53, IpAddr::V4(c), 40000, &r));
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].status & consts::DNS_FIRST_FRAGMENT as u8, 0);
+}
+
 fn kernel_dns(k: &mut KernelCapture, frame: &[u8]) -> Vec<osprey_ebpf::DnsEvent> {
     k.test_run(frame, 1).expect("run");
     k.dns_events(16)

@@ -14,11 +14,9 @@
 //! - **DNS over UDP**: one kernel ring record per message, decoded by the
 //!   offline parser. With AF_XDP DNS redirection on, messages longer than the
 //!   kernel's copy and IP fragments are decoded from the AF_XDP packets
-//!   instead, and their (cut-short) kernel records are dropped: a kernel
-//!   record marked `DNS_COPY_TRUNCATED` is either such a message or the first
-//!   fragment of one (a first fragment of 512 payload bytes or fewer is not
-//!   recognisable as such in the kernel record; see the module docs of
-//!   `afxdp` and BENCHMARKS.md).
+//!   instead, and their (cut-short) kernel records are dropped: the kernel
+//!   marks a long message `DNS_COPY_TRUNCATED` and a first fragment
+//!   `DNS_FIRST_FRAGMENT`, whatever its size.
 //! - **DNS over TCP, fragments, the sample**: AF_XDP packets (redirection is
 //!   opt-in: it takes the packets away from the host stack, see [`super::afxdp`]).
 //!
@@ -362,7 +360,9 @@ impl XdpSource {
                 return;
             }
             for ev in &events {
-                if self.cfg.af_xdp_dns && ev.status & consts::DNS_COPY_TRUNCATED as u8 != 0 {
+                // The AF_XDP path decodes these messages whole: long ones, and
+                // fragmented ones (reassembled) whatever the first fragment's size.
+                if self.cfg.af_xdp_dns && ev.status & (consts::DNS_COPY_TRUNCATED | consts::DNS_FIRST_FRAGMENT) as u8 != 0 {
                     self.deferred_dns += 1;
                     continue;
                 }

@@ -119,7 +119,7 @@ pub fn tcp_dns_exchange(c: IpAddr, cp: u16, s: IpAddr, id: u16, name: &str, answ
 }
 
 /// Traffic only the AF_XDP path completes: DNS over TCP, UDP DNS responses
-/// in IP fragments (v4 and v6), and UDP DNS messages longer than the kernel's
+/// in IP fragments (v4 and v6, 600- and 200-byte fragments), and UDP DNS messages longer than the kernel's
 /// DNS copy; `n` of each kind.
 pub fn af_xdp_workload(n: u32) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -132,7 +132,10 @@ pub fn af_xdp_workload(n: u32) -> Vec<Vec<u8>> {
         let name = format!("frag{i}.osprey.test");
         let big = big_dns_response(0x5000 + i as u16, &name, 80);
         out.push(udp(fc, 41_000 + i as u16, fs, 53, &dns_msg(0x5000 + i as u16, &name, false)));
-        out.extend(udp_fragments(fs, 53, fc, 41_000 + i as u16, &big, 600, 7000 + i as u16));
+        // Half of them in small fragments: a first fragment well under the
+        // kernel's 512-byte DNS copy must not yield a cut-short kernel record.
+        let frag_bytes = if i % 4 < 2 { 600 } else { 200 };
+        out.extend(udp_fragments(fs, 53, fc, 41_000 + i as u16, &big, frag_bytes, 7000 + i as u16));
         let name = format!("large{i}.osprey.test");
         out.push(udp(v4_server(56), 53, v4_client(4000 + i), 42_000 + i as u16, &big_dns_response(0x6000 + i as u16, &name, 35)));
     }
