@@ -53,7 +53,9 @@ pub struct FlowSection {
     pub active_timeout_secs: u64,
     /// Keep counting late packets this long after RST or FIN both ways.
     pub tcp_linger_secs: u64,
-    /// Flow table capacity.
+    /// Flow table capacity (on the XDP path, of each of the IPv4 and IPv6
+    /// maps). Size it to about twice the expected peak of active flows: a
+    /// much larger kernel table costs per-packet time (see BENCHMARKS.md).
     pub max_flows: usize,
 }
 
