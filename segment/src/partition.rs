@@ -26,9 +26,14 @@ const NS_PER_HOUR: i64 = 3_600_000_000_000;
 
 /// The partition directory of `kind` for the hour containing `ts`.
 pub fn partition_dir(data: &Path, kind: Kind, ts: TimestampNs) -> PathBuf {
+    hour_dir(&data.join(kind.as_str()), ts)
+}
+
+/// `base/YYYY/MM/DD/HH` for the UTC hour containing `ts`: the partition
+/// layout of every segment kind, Arrow or not (pcapng samples use it too).
+pub fn hour_dir(base: &Path, ts: TimestampNs) -> PathBuf {
     let c = civil(ts);
-    data.join(kind.as_str())
-        .join(format!("{:04}", c.year))
+    base.join(format!("{:04}", c.year))
         .join(format!("{:02}", c.month))
         .join(format!("{:02}", c.day))
         .join(format!("{:02}", c.hour))

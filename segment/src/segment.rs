@@ -208,7 +208,7 @@ impl SegmentWriter {
     ) -> Result<Self, SegmentError> {
         validate_sensor(sensor)?;
         fs::create_dir_all(dir).map_err(|e| SegmentError::io(dir, e))?;
-        let partial = dir.join(format!(".{sensor}-{}{PARTIAL_SUFFIX}", next_unique()));
+        let partial = partial_path(dir, sensor);
         let file = File::create(&partial).map_err(|e| SegmentError::io(&partial, e))?;
         let mut meta = extra;
         meta.insert(KEY_KIND.to_string(), kind.as_str().to_string());
@@ -297,20 +297,7 @@ impl SegmentWriter {
         let file = buf.into_inner().map_err(|e| SegmentError::io(&self.partial, e.into_error()))?;
         file.sync_all().map_err(|e| SegmentError::io(&self.partial, e))?;
         drop(file);
-        let mut seq = next_seq(&self.dir, &self.sensor)?;
-        let final_path = loop {
-            let candidate = self.dir.join(segment_file_name(&self.sensor, seq));
-            // hard_link fails if the target exists: never replaces a segment,
-            // even with a concurrent writer using the same sensor name.
-            match fs::hard_link(&self.partial, &candidate) {
-                Ok(()) => break candidate,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => seq += 1,
-                Err(e) => return Err(SegmentError::io(&candidate, e)),
-            }
-        };
-        fs::remove_file(&self.partial).map_err(|e| SegmentError::io(&self.partial, e))?;
-        sync_dir(&self.dir)?;
-        Ok(final_path)
+        publish(&self.partial, &self.dir, &self.sensor, EXTENSION)
     }
 }
 
@@ -365,22 +352,58 @@ fn next_unique() -> String {
 
 /// `<sensor>-<seq>.arrow`, seq zero-padded to 6 digits so names sort.
 pub fn segment_file_name(sensor: &str, seq: u64) -> String {
-    format!("{sensor}-{seq:06}.{EXTENSION}")
+    file_name(sensor, seq, EXTENSION)
+}
+
+fn file_name(sensor: &str, seq: u64, extension: &str) -> String {
+    format!("{sensor}-{seq:06}.{extension}")
+}
+
+/// A fresh hidden name in `dir` to write a segment of `sensor` under until
+/// [`publish`] gives it its final name. Readers never list such files, and a
+/// crashed writer's leftovers are recognisable by [`PARTIAL_SUFFIX`].
+pub fn partial_path(dir: &Path, sensor: &str) -> PathBuf {
+    dir.join(format!(".{sensor}-{}{PARTIAL_SUFFIX}", next_unique()))
+}
+
+/// Publishes a complete, already fsynced file written at `partial` (in `dir`)
+/// as `<sensor>-<seq>.<extension>` with the lowest free `seq`, then removes the
+/// partial name and fsyncs the directory. The final name is taken by a hard
+/// link, which fails if the name exists: a published file is never replaced,
+/// even by a concurrent writer using the same sensor name. Every kind of
+/// segment file (Arrow, pcapng) is published this way.
+pub fn publish(partial: &Path, dir: &Path, sensor: &str, extension: &str) -> Result<PathBuf, SegmentError> {
+    let mut seq = next_seq(dir, sensor, extension)?;
+    let final_path = loop {
+        let candidate = dir.join(file_name(sensor, seq, extension));
+        match fs::hard_link(partial, &candidate) {
+            Ok(()) => break candidate,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => seq += 1,
+            Err(e) => return Err(SegmentError::io(&candidate, e)),
+        }
+    };
+    fs::remove_file(partial).map_err(|e| SegmentError::io(partial, e))?;
+    sync_dir(dir)?;
+    Ok(final_path)
 }
 
 /// Parses `<sensor>-<seq>.arrow` into its parts.
 pub fn parse_segment_file_name(name: &str) -> Option<(&str, u64)> {
-    let stem = name.strip_suffix(EXTENSION)?.strip_suffix('.')?;
+    parse_file_name(name, EXTENSION)
+}
+
+fn parse_file_name<'a>(name: &'a str, extension: &str) -> Option<(&'a str, u64)> {
+    let stem = name.strip_suffix(extension)?.strip_suffix('.')?;
     let (sensor, seq) = stem.rsplit_once('-')?;
     Some((sensor, seq.parse().ok()?))
 }
 
-fn next_seq(dir: &Path, sensor: &str) -> Result<u64, SegmentError> {
+fn next_seq(dir: &Path, sensor: &str, extension: &str) -> Result<u64, SegmentError> {
     let mut max = 0;
     for entry in fs::read_dir(dir).map_err(|e| SegmentError::io(dir, e))? {
         let entry = entry.map_err(|e| SegmentError::io(dir, e))?;
         if let Some(name) = entry.file_name().to_str()
-            && let Some((s, seq)) = parse_segment_file_name(name)
+            && let Some((s, seq)) = parse_file_name(name, extension)
             && s == sensor
         {
             max = max.max(seq);

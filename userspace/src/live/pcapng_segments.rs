@@ -5,8 +5,9 @@
 //! waits: a bounded queue sits between it and a writer thread, and a full
 //! queue drops the packet and counts it. The writer thread keeps one open
 //! file per run at a time and publishes it the way Arrow segments are
-//! published: written under a hidden `.<sensor>-<pid>-<nanos>-<n>.partial`
-//! name (removed by the next run's sensor lock if this one crashes), fsynced,
+//! published, by the same code ([`osprey_segment::segment::partial_path`],
+//! [`osprey_segment::segment::publish`]): written under a hidden partial name
+//! (removed by the next run's sensor lock if this one crashes), fsynced,
 //! hard-linked to its final name (never replacing a file: the sequence number
 //! moves on if the name is taken), the partial name removed, the directory
 //! fsynced. A segment is cut when the packet hour changes, when it holds
@@ -14,14 +15,14 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
-use osprey_segment::segment::PARTIAL_SUFFIX;
-use osprey_segment::time::civil;
+use osprey_segment::partition::hour_dir;
+use osprey_segment::segment::{partial_path, publish as publish_segment};
 
 use crate::craft::PcapngWriter;
 
@@ -134,7 +135,6 @@ struct Open {
 fn writer_loop(cfg: &SampleConfig, shared: &Shared) -> Vec<PathBuf> {
     let mut open: Option<Open> = None;
     let mut published = Vec::new();
-    let mut n = 0u64;
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
         let mut took = false;
@@ -146,8 +146,7 @@ fn writer_loop(cfg: &SampleConfig, shared: &Shared) -> Vec<PathBuf> {
                 publish(cfg, o, shared, &mut published);
             }
             if open.is_none() {
-                n += 1;
-                match create(cfg, ts, n) {
+                match create(cfg, ts) {
                     Ok(o) => open = Some(o),
                     Err(e) => {
                         tracing::warn!("opening a pcapng sample segment: {e}");
@@ -186,56 +185,21 @@ fn writer_loop(cfg: &SampleConfig, shared: &Shared) -> Vec<PathBuf> {
     }
 }
 
-fn hour_dir(data: &Path, ts: i64) -> PathBuf {
-    let c = civil(ts);
-    data.join(PCAP_DIR).join(format!("{:04}", c.year)).join(format!("{:02}", c.month)).join(format!("{:02}", c.day)).join(format!("{:02}", c.hour))
-}
-
-fn create(cfg: &SampleConfig, ts: i64, n: u64) -> io::Result<Open> {
-    let dir = hour_dir(&cfg.data, ts);
+fn create(cfg: &SampleConfig, ts: i64) -> io::Result<Open> {
+    let dir = hour_dir(&cfg.data.join(PCAP_DIR), ts);
     std::fs::create_dir_all(&dir)?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let partial = dir.join(format!(".{}-{}-{nanos}-{n}{PARTIAL_SUFFIX}", cfg.sensor, std::process::id()));
+    let partial = partial_path(&dir, &cfg.sensor);
     let f = File::options().write(true).create_new(true).open(&partial)?;
     let w = PcapngWriter::new(BufWriter::new(f), crate::craft::linktype::ETHERNET)?;
     Ok(Open { w, partial, dir, hour: ts.div_euclid(3_600_000_000_000), bytes: 0, opened: Instant::now() })
 }
 
-/// The next free `<sensor>-<seq>.pcapng` sequence number in `dir`.
-fn next_seq(dir: &Path, sensor: &str) -> u64 {
-    let prefix = format!("{sensor}-");
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let name = e.file_name().into_string().ok()?;
-                    name.strip_prefix(&prefix)?.strip_suffix(&format!(".{EXTENSION}"))?.parse::<u64>().ok()
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
-        + 1
-}
-
 fn publish(cfg: &SampleConfig, o: Open, shared: &Shared, published: &mut Vec<PathBuf>) {
     let Open { w, partial, dir, .. } = o;
-    let res = (|| -> io::Result<PathBuf> {
+    let res = (|| -> Result<PathBuf, Box<dyn std::error::Error>> {
         let f = w.into_inner()?.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        let mut seq = next_seq(&dir, &cfg.sensor);
-        loop {
-            let name = dir.join(format!("{}-{seq:06}.{EXTENSION}", cfg.sensor));
-            match std::fs::hard_link(&partial, &name) {
-                Ok(()) => {
-                    std::fs::remove_file(&partial)?;
-                    File::open(&dir)?.sync_all()?;
-                    return Ok(name);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => seq += 1,
-                Err(e) => return Err(e),
-            }
-        }
+        Ok(publish_segment(&partial, &dir, &cfg.sensor, EXTENSION)?)
     })();
     match res {
         Ok(p) => {
@@ -251,6 +215,8 @@ fn publish(cfg: &SampleConfig, o: Open, shared: &Shared, published: &mut Vec<Pat
 
 #[cfg(test)]
 mod tests {
+    use osprey_segment::segment::PARTIAL_SUFFIX;
+
     use super::*;
 
     #[test]
