@@ -731,16 +731,13 @@ impl ProxyIngestor {
     /// Reads one log file. Lines that cannot be read are counted; an I/O
     /// error stops this file but keeps what was already read from it.
     pub fn ingest_file(&mut self, path: &Path) -> Result<(), ProxyError> {
-        let io = |source| ProxyError::Io { path: path.to_path_buf(), source };
-        let file = File::open(path).map_err(io)?;
-        self.ingest_reader(BufReader::with_capacity(256 * 1024, file)).map_err(|e| match e {
-            ProxyError::Io { source, .. } => io(source),
-            other => other,
-        })
+        let file = File::open(path).map_err(|source| ProxyError::Io { path: path.to_path_buf(), source })?;
+        self.ingest_reader(path, BufReader::with_capacity(256 * 1024, file))
     }
 
     /// Reads lines from any reader (one "file": per-file state is reset first).
-    pub fn ingest_reader<R: BufRead>(&mut self, mut reader: R) -> Result<(), ProxyError> {
+    /// `name` is what read errors report.
+    pub fn ingest_reader<R: BufRead>(&mut self, name: &Path, mut reader: R) -> Result<(), ProxyError> {
         self.parser.start_file();
         self.stats.files += 1;
         let mut buf = Vec::with_capacity(1024);
@@ -748,7 +745,8 @@ impl ProxyIngestor {
             buf.clear();
             // Read at most a bit more than the line limit, so a file without
             // newlines cannot grow the buffer without bound.
-            let n = read_line_bounded(&mut reader, &mut buf, MAX_LINE_BYTES + 1).map_err(|source| ProxyError::Io { path: PathBuf::new(), source })?;
+            let n =
+                read_line_bounded(&mut reader, &mut buf, MAX_LINE_BYTES + 1).map_err(|source| ProxyError::Io { path: name.to_path_buf(), source })?;
             if n == 0 {
                 return Ok(());
             }
@@ -1002,7 +1000,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("test value");
         let mut ing = ProxyIngestor::new(dir.path(), WriterConfig::default(), ProxyFormat::Auto).expect("test value");
         let text = "#Fields: date time c-ip cs-host sc-status\n2020-01-02 03:04:05 198.18.0.1 a.example 200\nbroken\n2020-01-02 04:00:00 198.18.0.2 b.example 302\n";
-        ing.ingest_reader(std::io::Cursor::new(text)).expect("test value");
+        ing.ingest_reader(Path::new("test.log"), std::io::Cursor::new(text)).expect("test value");
         let stats = ing.finish().expect("test value");
         assert_eq!((stats.lines, stats.comments, stats.records, stats.skipped_total()), (4, 1, 2, 1));
         assert_eq!(stats.skipped.get(&ProxySkip::FieldCount), Some(&1));
