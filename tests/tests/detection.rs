@@ -6,9 +6,12 @@
 //! window, trained and scored Spot's way, on the same data).
 //!
 //! Requirement (issue 5): iodine and dnscat2 DNS events rank in the top 1% of
-//! DNS events, nmap SYN-scan flows in the top 1% of flows. Ranks are counted
-//! pessimistically: an event tied with others ranks after all of them. The
-//! test prints every rank it measures.
+//! DNS events, nmap SYN-scan flows in the top 1% of flows. The top 1% cannot
+//! hold them all (212 + 162 tunnel events against 184 places; 1,994 scan
+//! flows against 183), so the test asks for each tool's best event in the top
+//! 1% and for its median event in the top 5% (tunnels) or 15% (the scan, 11%
+//! of all flows). Ranks are counted pessimistically: an event tied with
+//! others ranks after all of them. The test prints every rank it measures.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -23,8 +26,7 @@ use osprey_segment::partition::{TimeRange, list_segments};
 use osprey_segment::records::Kind;
 use osprey_segment::segment::SegmentReader;
 
-const BENIGN: [(&str, &str); 2] =
-    [("knot", "dns/compactor__knot-live.raw.pcap"), ("nsd", "dns/compactor__nsd-live.raw.pcap")];
+const BENIGN: [(&str, &str); 2] = [("knot", "dns/compactor__knot-live.raw.pcap"), ("nsd", "dns/compactor__nsd-live.raw.pcap")];
 const MALICIOUS: [(&str, &str); 3] = [
     ("iodine", "malicious/ndpi__dns-tunnel-iodine.pcap"),
     ("dnscat2", "malicious/ndpi__bad-dns-traffic.pcap"),
@@ -63,6 +65,8 @@ struct Ranks {
     best: u64,
     median: u64,
     in_top: usize,
+    /// Events whose best possible rank (ties counted for them) is in the top 1%.
+    in_top_ties: usize,
     events: usize,
 }
 
@@ -87,25 +91,26 @@ fn rank_by_capture(dir: &Path, kind: Kind, names: &[&str]) -> Vec<(String, Ranks
     names
         .iter()
         .map(|&name| {
-            let mut ranks: Vec<u64> = (0..records.len())
-                .filter(|&i| origin[i] == name)
-                .filter_map(|i| st[i].map(|(better, ties)| better + ties + 1))
-                .collect();
+            let mine = || (0..records.len()).filter(|&i| origin[i] == name).filter_map(|i| st[i]);
+            let mut ranks: Vec<u64> = mine().map(|(better, ties)| better + ties + 1).collect();
             ranks.sort_unstable();
             let r = Ranks {
                 total,
                 best: ranks.first().copied().unwrap_or(u64::MAX),
                 median: ranks.get(ranks.len() / 2).copied().unwrap_or(u64::MAX),
                 in_top: ranks.iter().filter(|&&x| x <= cut).count(),
+                in_top_ties: mine().filter(|&(better, _)| better < cut).count(),
                 events: ranks.len(),
             };
             println!(
-                "  {name:<8} {} events: best rank {}, median {}, {} in the top 1% ({:.1}%)",
+                "  {name:<8} {} events: best rank {}, median {} ({:.1}%), {} in the top 1% ({:.1}%; {} counting ties for them)",
                 r.events,
                 r.best,
                 r.median,
+                100.0 * r.median as f64 / total.max(1) as f64,
                 r.in_top,
-                100.0 * r.in_top as f64 / r.events.max(1) as f64
+                100.0 * r.in_top as f64 / r.events.max(1) as f64,
+                r.in_top_ties,
             );
             (name.to_string(), r)
         })
@@ -113,11 +118,14 @@ fn rank_by_capture(dir: &Path, kind: Kind, names: &[&str]) -> Vec<(String, Ranks
 }
 
 /// Measured (Gibbs, K = 20, seed default, 2 threads, the default blended
-/// scoring): iodine best rank 45 (2 events in the top 1% = 184), dnscat2 best
-/// 45 (18 in the top 1%), synscan best 22 of the flows' top 1% = 183 (3 in
-/// it). Spot's formula alone (`Scoring::Spot`) left iodine at best rank 548
-/// (top 3%): a tunnel dominates its own document, so P(w|d) sees it as normal
-/// for that host; the population cap (min with P_pop(w)) fixes that.
+/// scoring with the others-share cap): of 18,359 DNS events (top 1% = 184)
+/// iodine best rank 42, median 393 (36 events in the top 1%), dnscat2 best
+/// 42, median 217 (73 in it); of 18,253 flows, the SYN scan best 6, median
+/// 1,997. With the population cap alone (before `others_share`) the medians
+/// were 6,228, 2,129 and 6,190: the tunnels' words formed a topic that
+/// hundreds of benign hosts share. Spot's formula alone (`Scoring::Spot`)
+/// left iodine at best rank 548: a tunnel dominates its own document, so
+/// P(w|d) sees it as normal for that host.
 #[test]
 fn malicious_captures_rank_in_the_top_percent() {
     let Some(shared) = shared_data() else {
@@ -134,6 +142,10 @@ fn malicious_captures_rank_in_the_top_percent() {
         let cut = (r.total as u64).div_ceil(100);
         if r.best > cut {
             failures.push(format!("{name}: best rank {} of {} (top 1% = {cut})", r.best, r.total));
+        }
+        let median_pct = if name == "synscan" { 15 } else { 5 };
+        if r.median * 100 > r.total as u64 * median_pct {
+            failures.push(format!("{name}: median rank {} of {} (not in the top {median_pct}%)", r.median, r.total));
         }
     }
     assert!(failures.is_empty(), "not in the top 1%: {failures:?}");
