@@ -13,7 +13,9 @@
 //!   clients of the training window, [`PopularityThreshold::default`]) or
 //!   the path of a Tranco/Alexa `rank,domain` list;
 //! * `popular_domains`: the popular labels themselves, `\n`-separated, so a
-//!   model scores the same way wherever it is loaded.
+//!   model scores the same way wherever it is loaded;
+//! * `domain_rules`: how names were split ([`DomainRules`]; absent in models
+//!   saved before it existed, which used Spot's rules).
 //!
 //! DNS popularity is learned from the DNS queries' (client, name) pairs;
 //! proxy popularity from the (client, host) pairs. Proxy user-agent counts
@@ -33,7 +35,7 @@ use crate::model::Model;
 use crate::pipeline::{dns_events, flow_events, proxy_events};
 use crate::score::EventWords;
 use crate::words::dns::DnsWordConfig;
-use crate::words::domain::{DomainPopularity, PopularityThreshold};
+use crate::words::domain::{DomainPopularity, DomainRules, PopularityThreshold};
 use crate::words::proxy::{ProxyWordConfig, UserAgentCounts};
 
 /// The records of one kind in a window, in storage order.
@@ -131,31 +133,41 @@ pub struct WordSettings {
     pub popularity_source: String,
     /// The popular domain labels.
     pub popularity: DomainPopularity,
+    /// How names are split into domain and subdomain.
+    pub domain_rules: DomainRules,
 }
 
+/// A model names domain rules this build does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("the model was trained with unknown domain rules {0:?} (this build knows spot and osprey)")]
+pub struct UnknownDomainRules(pub String);
+
 const KEY_USER_DOMAIN: &str = "user_domain";
+const KEY_DOMAIN_RULES: &str = "domain_rules";
 const KEY_POP_SOURCE: &str = "popularity_source";
 const KEY_POP: &str = "popular_domains";
 
 impl WordSettings {
     /// Settings for training on `records`: popularity from `list` when given
-    /// (with `source` naming it), else learned from the records.
-    pub fn learn(records: &Records, user_domain: &str, list: Option<(DomainPopularity, String)>) -> Self {
+    /// (with `source` naming it), else learned from the records with
+    /// `domain_rules`.
+    pub fn learn(records: &Records, user_domain: &str, list: Option<(DomainPopularity, String)>, domain_rules: DomainRules) -> Self {
         let (popularity, popularity_source) = match list {
             Some((p, src)) => (p, src),
             None => {
                 let p = match records {
                     Records::Flow(_) => DomainPopularity::empty(),
-                    Records::Dns(r) => DomainPopularity::learn(r.iter(), PopularityThreshold::default()),
+                    Records::Dns(r) => DomainPopularity::learn(r.iter(), PopularityThreshold::default(), domain_rules),
                     Records::Proxy(r) => DomainPopularity::learn_from_pairs(
                         r.iter().filter_map(|p| p.clientip.map(|ip| (ip, p.host.as_str()))),
                         PopularityThreshold::default(),
+                        domain_rules,
                     ),
                 };
                 (p, "learned".to_string())
             }
         };
-        WordSettings { user_domain: user_domain.to_string(), popularity_source, popularity }
+        WordSettings { user_domain: user_domain.to_string(), popularity_source, popularity, domain_rules }
     }
 
     /// The entries saved in a model's `settings`.
@@ -164,19 +176,27 @@ impl WordSettings {
             (KEY_USER_DOMAIN.to_string(), self.user_domain.clone()),
             (KEY_POP_SOURCE.to_string(), self.popularity_source.clone()),
             (KEY_POP.to_string(), self.popularity.labels().join("\n")),
+            (KEY_DOMAIN_RULES.to_string(), self.domain_rules.as_str().to_string()),
         ])
     }
 
-    /// The settings a model was trained with.
-    pub fn from_model(model: &Model) -> Self {
+    /// The settings a model was trained with. A model saved before domain
+    /// rules were recorded was trained with Spot's; an unknown name is an
+    /// error rather than a silent change of words.
+    pub fn from_model(model: &Model) -> Result<Self, UnknownDomainRules> {
         let s = &model.meta.settings;
         let get = |k: &str| s.get(k).cloned().unwrap_or_default();
         let pop = get(KEY_POP);
-        WordSettings {
+        let domain_rules = match s.get(KEY_DOMAIN_RULES) {
+            None => DomainRules::Spot,
+            Some(name) => DomainRules::from_name(name).ok_or_else(|| UnknownDomainRules(name.clone()))?,
+        };
+        Ok(WordSettings {
             user_domain: get(KEY_USER_DOMAIN),
             popularity_source: get(KEY_POP_SOURCE),
             popularity: DomainPopularity::from_labels(pop.split('\n').filter(|l| !l.is_empty())),
-        }
+            domain_rules,
+        })
     }
 
     /// The events of `records` (one per record, input order).
@@ -186,13 +206,13 @@ impl WordSettings {
             Records::Dns(r) => dns_events(
                 r,
                 &self.popularity,
-                &DnsWordConfig { user_domain: self.user_domain.clone(), ..DnsWordConfig::default() },
+                &DnsWordConfig { user_domain: self.user_domain.clone(), domain_rules: self.domain_rules, ..DnsWordConfig::default() },
             ),
             Records::Proxy(r) => proxy_events(
                 r,
                 &self.popularity,
                 &UserAgentCounts::count(r.iter()),
-                &ProxyWordConfig { user_domain: self.user_domain.clone() },
+                &ProxyWordConfig { user_domain: self.user_domain.clone(), domain_rules: self.domain_rules },
             ),
         }
     }
@@ -232,13 +252,14 @@ mod tests {
             });
         }
         let recs = Records::Dns(dns);
-        let ws = WordSettings::learn(&recs, "corp", None);
+        let ws = WordSettings::learn(&recs, "corp", None, DomainRules::Osprey);
         assert!(ws.popularity.contains("example"));
         let map = ws.to_settings();
         let back = WordSettings {
             user_domain: map[KEY_USER_DOMAIN].clone(),
             popularity_source: map[KEY_POP_SOURCE].clone(),
             popularity: DomainPopularity::from_labels(map[KEY_POP].split('\n')),
+            domain_rules: DomainRules::from_name(&map[KEY_DOMAIN_RULES]).expect("known rules"),
         };
         assert_eq!(back, ws);
         let ev = ws.events(&recs);

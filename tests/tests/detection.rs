@@ -22,6 +22,7 @@ use osprey_scorer::kinds::{Records, WordSettings};
 use osprey_scorer::lda::gibbs::GibbsConfig;
 use osprey_scorer::pipeline::{Trainer, corpus_from_events, train_model};
 use osprey_scorer::score::{FoldInConfig, rankable, score_all, standings};
+use osprey_scorer::words::domain::DomainRules;
 use osprey_segment::partition::{TimeRange, list_segments};
 use osprey_segment::records::Kind;
 use osprey_segment::segment::SegmentReader;
@@ -77,7 +78,7 @@ fn rank_by_capture(dir: &Path, kind: Kind, names: &[&str]) -> Vec<(String, Ranks
     assert!(skipped.is_empty(), "{skipped:?}");
     let origin = provenance(dir, kind);
     assert_eq!(origin.len(), records.len());
-    let settings = WordSettings::learn(&records, "", None);
+    let settings = WordSettings::learn(&records, "", None, DomainRules::Spot);
     let events = settings.events(&records);
     let corpus = corpus_from_events(&events);
     let trainer = Trainer::Gibbs(GibbsConfig { threads: 2, ..GibbsConfig::default() });

@@ -114,7 +114,7 @@ pub fn score_records(data: &Path, records: Records, model: &Model, scoring: Scor
         train_window: TimeRange { from: model.meta.train_from_ns, to: model.meta.train_to_ns },
         ..run
     };
-    let settings = WordSettings::from_model(model);
+    let settings = WordSettings::from_model(model)?;
     let events = settings.events(&records);
     let scored = score_all_with(model, &events, &FoldInConfig::for_model(model), scoring);
     let selected = rank(&scored.scores, &RankConfig { threshold: run.threshold, max_results: run.max_results });

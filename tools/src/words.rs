@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 
 use osprey_scorer::kinds::{Records, WordSettings};
 use osprey_scorer::pipeline::corpus_from_events;
-use osprey_scorer::words::domain::DomainPopularity;
+use osprey_scorer::words::domain::{DomainPopularity, DomainRules};
 use osprey_segment::Kind;
 use osprey_segment::partition::{TimeRange, list_segments};
 use osprey_segment::time::{days_from_civil, rfc3339};
@@ -33,6 +33,31 @@ pub struct WordArgs {
     /// instead of learning popularity from the data.
     #[arg(long, value_name = "FILE")]
     pub top_domains: Option<PathBuf>,
+    /// How names are split into domain and subdomain: `spot` is Spot's
+    /// parser, which gives names under an unlisted TLD (.info, .xyz, a
+    /// private .test) no domain and no subdomain; `osprey` takes any last
+    /// label as the TLD and strips co.uk-style registries (see BENCHMARKS.md
+    /// for why it is not the default).
+    #[arg(long, value_enum, default_value_t = DomainRulesArg::Spot)]
+    pub domain_rules: DomainRulesArg,
+}
+
+/// `--domain-rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DomainRulesArg {
+    /// Spot's parsing, quirks included (default).
+    Spot,
+    /// Any last label is the TLD, country-code registries stripped.
+    Osprey,
+}
+
+impl From<DomainRulesArg> for DomainRules {
+    fn from(a: DomainRulesArg) -> Self {
+        match a {
+            DomainRulesArg::Osprey => DomainRules::Osprey,
+            DomainRulesArg::Spot => DomainRules::Spot,
+        }
+    }
 }
 
 impl WordArgs {
@@ -47,7 +72,7 @@ impl WordArgs {
             }
             None => None,
         };
-        Ok(WordSettings::learn(records, &self.user_domain, list))
+        Ok(WordSettings::learn(records, &self.user_domain, list, self.domain_rules.into()))
     }
 }
 

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use osprey_segment::records::DnsRecord;
 
-use super::domain::{DomainPopularity, parse_domain};
+use super::domain::{DomainPopularity, DomainRules};
 use super::{ENTROPY_CUTS, WORD_ERROR, bin, floor_log2, utc_hour};
 
 /// Settings of DNS word creation.
@@ -24,11 +24,20 @@ pub struct DnsWordConfig {
     pub user_domain: String,
     /// Make words only from responses, as Spot did.
     pub responses_only: bool,
+    /// How query names are split into domain and subdomain.
+    pub domain_rules: DomainRules,
 }
 
 impl Default for DnsWordConfig {
     fn default() -> Self {
-        DnsWordConfig { user_domain: String::new(), responses_only: true }
+        DnsWordConfig { user_domain: String::new(), responses_only: true, domain_rules: DomainRules::default() }
+    }
+}
+
+impl DnsWordConfig {
+    /// Spot's word creation exactly, with `user_domain` as its class-2 label.
+    pub fn spot(user_domain: &str) -> Self {
+        DnsWordConfig { user_domain: user_domain.to_string(), responses_only: true, domain_rules: DomainRules::Spot }
     }
 }
 
@@ -40,11 +49,11 @@ pub fn hour_from_frame_time(frame_time: &str) -> Option<i32> {
 }
 
 /// The word from already-extracted fields (hour as an integer).
-pub fn dns_word(hour: i64, frame_len: u32, qname: &str, qtype: i64, rcode: i64, top: &DomainPopularity, user_domain: &str) -> String {
-    let d = parse_domain(qname);
+pub fn dns_word(hour: i64, frame_len: u32, qname: &str, qtype: i64, rcode: i64, top: &DomainPopularity, cfg: &DnsWordConfig) -> String {
+    let d = cfg.domain_rules.parse(qname);
     format!(
         "{}_{}_{}_{}_{}_{}_{}_{}",
-        top.class(&d.domain, user_domain),
+        top.class(&d.domain, &cfg.user_domain),
         floor_log2(i64::from(frame_len)),
         hour,
         floor_log2(d.subdomain_len() as i64),
@@ -59,7 +68,7 @@ pub fn dns_word(hour: i64, frame_len: u32, qname: &str, qtype: i64, rcode: i64, 
 /// `word_error` when the hour cannot be read from `frame_time`.
 pub fn spot_dns_word(frame_time: &str, frame_len: u32, qname: &str, qtype: i64, rcode: i64, top: &DomainPopularity, user_domain: &str) -> String {
     match hour_from_frame_time(frame_time) {
-        Some(h) => dns_word(i64::from(h), frame_len, qname, qtype, rcode, top, user_domain),
+        Some(h) => dns_word(i64::from(h), frame_len, qname, qtype, rcode, top, &DnsWordConfig::spot(user_domain)),
         None => WORD_ERROR.to_string(),
     }
 }
@@ -75,7 +84,7 @@ pub fn dns_record_word(rec: &DnsRecord, top: &DomainPopularity, cfg: &DnsWordCon
     if qname.is_empty() || qname == "-" || qname == "(empty)" {
         return None;
     }
-    let word = dns_word(i64::from(utc_hour(rec.ts)), rec.frame_len, qname, i64::from(rec.qtype), i64::from(rec.rcode), top, &cfg.user_domain);
+    let word = dns_word(i64::from(utc_hour(rec.ts)), rec.frame_len, qname, i64::from(rec.qtype), i64::from(rec.rcode), top, cfg);
     Some((rec.client_ip, word))
 }
 
@@ -93,12 +102,19 @@ mod tests {
     #[test]
     fn popular_and_unknown_domains() {
         let top = DomainPopularity::from_labels(["google"]);
-        let w = dns_word(3, 90, "www.google.com", 1, 0, &top, "");
+        let spot = DnsWordConfig::spot("");
+        let osprey = DnsWordConfig { domain_rules: DomainRules::Osprey, ..DnsWordConfig::default() };
+        let w = dns_word(3, 90, "www.google.com", 1, 0, &top, &spot);
         // sub "www": len 3 → 1, entropy 0 → bin 0, 3 labels → 1.
         assert_eq!(w, "1_6_3_1_0_1_1_0");
-        let w = dns_word(3, 90, "aGVsbG8gd29ybGQ.t.example.info", 16, 3, &top, "");
-        // .info is unparseable: domain None, no subdomain.
+        assert_eq!(dns_word(3, 90, "www.google.com", 1, 0, &top, &osprey), w, "same under Osprey's rules");
+        let w = dns_word(3, 90, "aGVsbG8gd29ybGQ.t.example.info", 16, 3, &top, &spot);
+        // .info is unparseable for Spot: domain None, no subdomain.
         assert_eq!(w, "0_6_3_0_0_2_16_3");
+        // Osprey's rules measure the lower-cased subdomain "agvsbg8gd29ybgq.t":
+        // 17 characters → 4, entropy 3.50 bits → bin 12 (≤ 3.6).
+        let w = dns_word(3, 90, "aGVsbG8gd29ybGQ.t.example.info", 16, 3, &top, &osprey);
+        assert_eq!(w, "0_6_3_4_12_2_16_3");
     }
 
     #[test]
@@ -136,7 +152,7 @@ mod tests {
 
     #[test]
     fn record_word_uses_client_and_utc_hour() {
-        let cfg = DnsWordConfig { user_domain: "apache".into(), responses_only: true };
+        let cfg = DnsWordConfig::spot("apache");
         let top = DomainPopularity::empty();
         let (doc, w) = dns_record_word(&rec(true, "abcdefg.apache.com."), &top, &cfg).expect("word");
         assert_eq!(doc, IpAddr::from([192, 168, 1, 5]));

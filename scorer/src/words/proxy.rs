@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use osprey_segment::records::ProxyRecord;
 
-use super::domain::{DomainPopularity, parse_domain};
+use super::domain::{DomainPopularity, DomainRules};
 use super::{ENTROPY_CUTS, WORD_ERROR, bin, entropy, floor_log2, java_split};
 
 /// Settings of proxy word creation.
@@ -28,12 +28,14 @@ use super::{ENTROPY_CUTS, WORD_ERROR, bin, entropy, floor_log2, java_split};
 pub struct ProxyWordConfig {
     /// Domain label that gets top-domain class 2.
     pub user_domain: String,
+    /// How host names are split to find their domain label.
+    pub domain_rules: DomainRules,
 }
 
 impl ProxyWordConfig {
-    /// Spot's behaviour: `intel` is the class-2 domain.
+    /// Spot's behaviour: `intel` is the class-2 domain, Spot's domain parsing.
     pub fn spot() -> Self {
-        ProxyWordConfig { user_domain: "intel".to_string() }
+        ProxyWordConfig { user_domain: "intel".to_string(), domain_rules: DomainRules::Spot }
     }
 }
 
@@ -91,7 +93,7 @@ pub fn spot_proxy_word(f: &ProxyFields<'_>, top: &DomainPopularity, agents: &Use
     let Some(agent_count) = agents.get(f.useragent) else {
         return WORD_ERROR.to_string();
     };
-    let domain = parse_domain(f.host).domain;
+    let domain = cfg.domain_rules.parse(f.host).domain;
     let ctype_parts = java_split(f.content_type, '/');
     let ctype = ctype_parts.first().copied().unwrap_or("unknown_content_type");
     // Java's String.length counts UTF-16 units.

@@ -21,6 +21,7 @@ use osprey_scorer::kinds::{Records, WordSettings};
 use osprey_scorer::lda::gibbs::GibbsConfig;
 use osprey_scorer::pipeline::Trainer;
 use osprey_scorer::score::{FoldInConfig, Scoring, rankable, score_all_with, standings};
+use osprey_scorer::words::domain::DomainRules;
 use osprey_segment::partition::{TimeRange, read_all};
 use osprey_segment::ranked::{RankedRun, read_ranked};
 use osprey_segment::{DnsRecord, FlowRecord};
@@ -319,14 +320,14 @@ fn score_and_report(
     let kind = records.kind();
     let trainer = Trainer::Gibbs(GibbsConfig::default());
 
-    // Spot: train on the scored day, score it with Spot's formula.
-    let settings = WordSettings::learn(&records, "", None);
+    // Spot: train on the scored day, score it with Spot's formula and words.
+    let settings = WordSettings::learn(&records, "", None, DomainRules::Spot);
     let (spot_model, _) = crate::train::train_records(&records, &settings, &trainer, scored_w)?;
     let spot_events = settings.events(&records);
     let spot = score_all_with(&spot_model, &spot_events, &FoldInConfig::for_model(&spot_model), Scoring::Spot);
 
     // Osprey: a model of the clean day, saved like `osprey train` saves one.
-    let settings = WordSettings::learn(&baseline, "", None);
+    let settings = WordSettings::learn(&baseline, "", None, DomainRules::default());
     let (model, st) = crate::train::train_records(&baseline, &settings, &trainer, base_w)?;
     let model_dir = dir.join("models").join(kind.as_str());
     fs::create_dir_all(&model_dir)?;
