@@ -13,8 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampNanosecondType;
+use crate::schema::timestamps_ns;
 
 use crate::SegmentError;
 use crate::records::{DnsRecord, FlowRecord, Kind, ProxyRecord, TimestampNs};
@@ -410,11 +409,11 @@ pub fn keep_in_range(kind: Kind, range: TimeRange, batch: RecordBatch) -> Result
     if range == TimeRange::default() {
         return Ok(batch);
     }
-    let col = batch
+    let times = batch
         .column_by_name(partition_column(kind))
-        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .and_then(|c| timestamps_ns(c.as_ref()))
         .ok_or_else(|| SegmentError::Invalid("partition column missing".into()))?;
-    let mask: arrow_array::BooleanArray = col.iter().map(|v| Some(v.is_some_and(|t| range.contains(t)))).collect();
+    let mask: arrow_array::BooleanArray = times.iter().map(|&t| Some(range.contains(t))).collect();
     Ok(arrow_select::filter::filter_record_batch(&batch, &mask)?)
 }
 
@@ -469,10 +468,11 @@ mod tests {
     use super::*;
     use crate::records::EndReason;
 
+    /// A flow of one microsecond (flow times are stored in microseconds).
     fn flow(ts_start: TimestampNs, port: u16) -> FlowRecord {
         FlowRecord {
             ts_start,
-            ts_end: ts_start + 1,
+            ts_end: ts_start + 1000,
             proto: 6,
             src_ip: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
             src_port: port,
@@ -501,7 +501,7 @@ mod tests {
         let mut want = Vec::new();
         for (i, hour) in [0i64, 0, 1, 0, 1, 1].into_iter().enumerate() {
             for j in [3i64, 1, 2] {
-                let f = flow(hour * NS_PER_HOUR + j * 1000 + i as i64, (i * 3) as u16 + j as u16);
+                let f = flow(hour * NS_PER_HOUR + (j * 1000 + i as i64) * 1000, (i * 3) as u16 + j as u16);
                 want.push(f.clone());
                 w.push(f).expect("push");
             }
@@ -527,7 +527,7 @@ mod tests {
         let cfg = WriterConfig { sensor: "one".into(), batch_rows: 1, ..WriterConfig::default() };
         let mut w = PartitionedWriter::<FlowRecord>::new(dir, cfg).expect("writer");
         for i in 0..3 {
-            w.push(flow(5 * NS_PER_HOUR + i, 1)).expect("push");
+            w.push(flow(5 * NS_PER_HOUR + i * 1000, 1)).expect("push");
         }
         let paths = w.finish().expect("finish");
         let r = SegmentReader::open(&paths[0]).expect("open");

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Int8Type, Int16Type, Int32Type, Int64Type, TimestampNanosecondType, UInt8Type, UInt16Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType, TimestampNanosecondType, UInt8Type, UInt16Type,
     UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -60,6 +60,9 @@ fn cell(array: &ArrayRef, field: &Field, i: usize) -> Cell {
         DataType::Float64 => Cell::Float(array.as_primitive::<arrow_array::types::Float64Type>().value(i)),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
             Cell::Str(rfc3339(array.as_primitive::<TimestampNanosecondType>().value(i)))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Cell::Str(rfc3339(array.as_primitive::<TimestampMicrosecondType>().value(i).saturating_mul(1000)))
         }
         DataType::Utf8 => Cell::Str(array.as_string::<i32>().value(i).to_string()),
         DataType::FixedSizeBinary(16) if is_ip(field) => {

@@ -26,15 +26,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{FixedSizeBinaryBuilder, Float64Builder, ListBuilder, UInt16Builder};
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampNanosecondType;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::SegmentError;
 use crate::partition::{TimeRange, list_segments, partition_column, partition_dir};
 use crate::records::{Kind, TimestampNs};
-use crate::schema::{META_LOGICAL_TYPE, ip_to_bytes, schema};
+use crate::schema::{META_LOGICAL_TYPE, ip_to_bytes, schema, timestamps_ns};
 use crate::segment::{SegmentReader, SegmentWriter};
 
 /// Directory (under the data directory) of ranked results.
@@ -221,8 +219,7 @@ impl RankedRun {
 
 /// Smallest and largest partition time of a kind's record batch.
 fn ts_range(kind: Kind, batch: &RecordBatch) -> Option<(TimestampNs, TimestampNs)> {
-    let col = batch.column_by_name(partition_column(kind))?.as_primitive_opt::<TimestampNanosecondType>()?;
-    let v = col.values();
+    let v = timestamps_ns(batch.column_by_name(partition_column(kind))?.as_ref())?;
     Some((*v.iter().min()?, *v.iter().max()?))
 }
 
@@ -297,6 +294,7 @@ mod tests {
     use super::*;
     use crate::records::{EndReason, FlowRecord};
     use crate::schema::flows_to_batch;
+    use arrow_array::cast::AsArray;
 
     fn flow(ts: i64, port: u16) -> FlowRecord {
         FlowRecord {

@@ -5,7 +5,14 @@
 //! records`, Parquet export, the scorer and the UI all read them from here.
 //!
 //! Conventions:
-//! - Times are `Timestamp(Nanosecond, "UTC")`.
+//! - Times are `Timestamp(Nanosecond, "UTC")`, except a flow's `ts_start` and
+//!   `ts_end`, which are `Timestamp(Microsecond, "UTC")` (since schema
+//!   version 2). Flow times come from pcap's microsecond clock, NetFlow's
+//!   milliseconds or the kernel's tick-cached clock, so nanoseconds carried
+//!   no information but cost ~3 of the ~16 compressed bytes of a flow (zstd
+//!   sees the low 10 bits as noise); microseconds are also what Spark and
+//!   DuckDB timestamps hold natively. Records keep nanoseconds in memory: a
+//!   flow time is floored to the microsecond when written.
 //! - IP addresses are `FixedSizeBinary(16)`: IPv6, with IPv4 stored as the
 //!   IPv4-mapped address `::ffff:a.b.c.d`. Such fields carry the field metadata
 //!   `osprey.type = ip` so generic printers render them as text.
@@ -21,7 +28,7 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Int64Type, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    Int64Type, TimestampMicrosecondType, TimestampNanosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, FixedSizeBinaryArray, ListArray, RecordBatch, StringArray,
@@ -36,8 +43,16 @@ use crate::records::{
 };
 
 /// Version of the column layout. Bumped on any incompatible change; readers
-/// refuse segments with a version they do not know.
-pub const SCHEMA_VERSION: u32 = 1;
+/// refuse segments with a version they do not know. 2: flow times are
+/// microseconds (1: nanoseconds).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest layout readers still accept; [`upgrade_batch`] brings its
+/// batches to the current one.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
+
+/// Flow columns whose unit changed in version 2.
+const FLOW_TIME_COLUMNS: [&str; 2] = ["ts_start", "ts_end"];
 
 /// Field-metadata key marking the logical type of a column.
 pub const META_LOGICAL_TYPE: &str = "osprey.type";
@@ -48,6 +63,10 @@ fn ts_type() -> DataType {
 
 fn ts(name: &str) -> Field {
     Field::new(name, ts_type(), false)
+}
+
+fn flow_ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 fn ip_field(name: &str, nullable: bool) -> Field {
@@ -140,8 +159,8 @@ pub fn schema(kind: Kind) -> SchemaRef {
 
 fn flow_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        ts("ts_start"),
-        ts("ts_end"),
+        Field::new("ts_start", flow_ts_type(), false),
+        Field::new("ts_end", flow_ts_type(), false),
         Field::new("proto", DataType::UInt8, false),
         ip_field("src_ip", false),
         Field::new("src_port", DataType::UInt16, false),
@@ -254,9 +273,32 @@ fn prim_array<T: arrow_array::ArrowPrimitiveType>(values: Vec<T::Native>) -> arr
     arrow_array::PrimitiveArray::<T>::new(values.into(), None)
 }
 
-/// A non-null `Timestamp(Nanosecond, "UTC")` array over `values`.
-fn ts_array(values: Vec<i64>) -> ArrayRef {
-    Arc::new(prim_array::<TimestampNanosecondType>(values).with_timezone("UTC"))
+/// A non-null `Timestamp(Microsecond, "UTC")` array over `values`.
+fn flow_ts_array(values: Vec<i64>) -> ArrayRef {
+    Arc::new(prim_array::<TimestampMicrosecondType>(values).with_timezone("UTC"))
+}
+
+/// A flow time as stored: nanoseconds floored to the microsecond.
+fn ns_to_us(ns: i64) -> i64 {
+    ns.div_euclid(1000)
+}
+
+/// A stored flow time back in nanoseconds; `None` past the range of i64
+/// nanoseconds (only a damaged or foreign file holds such a value).
+fn us_to_ns(us: i64) -> Option<i64> {
+    us.checked_mul(1000)
+}
+
+/// The values of a timestamp column in nanoseconds (microsecond columns
+/// scaled, saturating at the ends of the range); `None` for another type.
+pub fn timestamps_ns(col: &dyn Array) -> Option<Vec<i64>> {
+    match col.data_type() {
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(col.as_primitive_opt::<TimestampNanosecondType>()?.values().to_vec()),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Some(col.as_primitive_opt::<TimestampMicrosecondType>()?.values().iter().map(|&v| v.saturating_mul(1000)).collect())
+        }
+        _ => None,
+    }
 }
 
 /// A non-null `FixedSizeBinary(16)` array over `n` addresses packed in `bytes`.
@@ -288,8 +330,8 @@ pub fn flows_to_batch(rows: &[FlowRecord]) -> Result<RecordBatch, SegmentError> 
     let mut rev_flags = Vec::with_capacity(n);
     let mut end: Vec<u8> = Vec::with_capacity(n);
     for r in rows {
-        ts_start.push(r.ts_start);
-        ts_end.push(r.ts_end);
+        ts_start.push(ns_to_us(r.ts_start));
+        ts_end.push(ns_to_us(r.ts_end));
         proto.push(r.proto);
         src_ip.extend_from_slice(&ip_to_bytes(r.src_ip));
         src_port.push(r.src_port);
@@ -307,8 +349,8 @@ pub fn flows_to_batch(rows: &[FlowRecord]) -> Result<RecordBatch, SegmentError> 
     batch(
         Kind::Flow,
         vec![
-            ts_array(ts_start),
-            ts_array(ts_end),
+            flow_ts_array(ts_start),
+            flow_ts_array(ts_end),
             Arc::new(prim_array::<UInt8Type>(proto)),
             ip_array(src_ip)?,
             Arc::new(prim_array::<UInt16Type>(src_port)),
@@ -555,8 +597,9 @@ fn dict_values(batch: &RecordBatch, name: &str) -> Result<Vec<String>, SegmentEr
 
 /// Reads flow records back from a batch (used by the scorer and tests).
 pub fn flows_from_batch(batch: &RecordBatch) -> Result<Vec<FlowRecord>, SegmentError> {
-    let ts_start = prim::<TimestampNanosecondType>(batch, "ts_start")?;
-    let ts_end = prim::<TimestampNanosecondType>(batch, "ts_end")?;
+    let ts_start = prim::<TimestampMicrosecondType>(batch, "ts_start")?;
+    let ts_end = prim::<TimestampMicrosecondType>(batch, "ts_end")?;
+    let ns = |us: i64| us_to_ns(us).ok_or_else(|| SegmentError::Invalid(format!("flow time {us} µs is out of range")));
     let proto = prim::<UInt8Type>(batch, "proto")?;
     let src_ip = fsb(batch, "src_ip")?;
     let src_port = prim::<UInt16Type>(batch, "src_port")?;
@@ -573,8 +616,8 @@ pub fn flows_from_batch(batch: &RecordBatch) -> Result<Vec<FlowRecord>, SegmentE
     (0..batch.num_rows())
         .map(|i| {
             Ok(FlowRecord {
-                ts_start: ts_start.value(i),
-                ts_end: ts_end.value(i),
+                ts_start: ns(ts_start.value(i))?,
+                ts_end: ns(ts_end.value(i))?,
                 proto: proto.value(i),
                 src_ip: ip_from_bytes(src_ip.value(i)),
                 src_port: src_port.value(i),
@@ -708,10 +751,67 @@ pub fn proxy_from_batch(batch: &RecordBatch) -> Result<Vec<ProxyRecord>, Segment
         .collect())
 }
 
+/// The columns of `kind` as layout `version` wrote them (`version` between
+/// [`OLDEST_SCHEMA_VERSION`] and [`SCHEMA_VERSION`]).
+pub fn schema_of_version(kind: Kind, version: u32) -> SchemaRef {
+    let current = schema(kind);
+    if version >= 2 || kind != Kind::Flow {
+        return current;
+    }
+    Arc::new(older_columns(kind, version, &current))
+}
+
+/// `columns` (a kind's schema, or a derived table's that includes its
+/// columns) with the types layout `version` used.
+pub fn older_columns(kind: Kind, version: u32, columns: &Schema) -> Schema {
+    if version >= 2 || kind != Kind::Flow {
+        return columns.clone();
+    }
+    let fields: Vec<Field> = columns
+        .fields()
+        .iter()
+        .map(|f| {
+            let f = f.as_ref().clone();
+            if FLOW_TIME_COLUMNS.contains(&f.name().as_str()) { f.with_data_type(ts_type()) } else { f }
+        })
+        .collect();
+    Schema::new_with_metadata(fields, columns.metadata().clone())
+}
+
+/// Brings a batch written with layout `version` to the current one: version
+/// 1 flow times (nanoseconds) are floored to microseconds. Works on a
+/// derived table's batches too (columns are found by name).
+pub fn upgrade_batch(kind: Kind, version: u32, batch: RecordBatch) -> Result<RecordBatch, SegmentError> {
+    if version >= 2 || kind != Kind::Flow {
+        return Ok(batch);
+    }
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if FLOW_TIME_COLUMNS.contains(&f.name().as_str()) {
+            let old = c
+                .as_primitive_opt::<TimestampNanosecondType>()
+                .ok_or_else(|| SegmentError::Invalid(format!("version {version} column {} is not nanoseconds", f.name())))?;
+            columns.push(flow_ts_array(old.values().iter().map(|&v| ns_to_us(v)).collect()));
+            fields.push(f.as_ref().clone().with_data_type(flow_ts_type()));
+        } else {
+            columns.push(c.clone());
+            fields.push(f.as_ref().clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns)?)
+}
+
 /// Checks that a batch read from disk has exactly the columns of `kind`
 /// (names, types, nullability), ignoring metadata.
 pub fn check_schema(kind: Kind, found: &Schema) -> Result<(), SegmentError> {
-    let want = schema(kind);
+    check_schema_version(kind, SCHEMA_VERSION, found)
+}
+
+/// [`check_schema`] against the columns of layout `version`.
+pub fn check_schema_version(kind: Kind, version: u32, found: &Schema) -> Result<(), SegmentError> {
+    let want = schema_of_version(kind, version);
     if want.fields().len() != found.fields().len() {
         return Err(SegmentError::Invalid(format!(
             "{kind} schema has {} columns, expected {}",

@@ -58,7 +58,7 @@ use arrow_schema::Schema;
 
 use crate::SegmentError;
 use crate::records::{Kind, TimestampNs};
-use crate::schema::{SCHEMA_VERSION, check_schema, schema};
+use crate::schema::{OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, check_schema_version, older_columns, schema_of_version, upgrade_batch};
 
 /// Extension of segment files.
 pub const EXTENSION: &str = "arrow";
@@ -167,6 +167,8 @@ pub struct SegmentWriter {
     /// `None` for a record segment (columns = `schema(kind)`); the columns of
     /// a derived table otherwise.
     derived: Option<arrow_schema::SchemaRef>,
+    /// Column layout version written (always [`SCHEMA_VERSION`] outside tests).
+    version: u32,
     dir: PathBuf,
     sensor: String,
     partial: PathBuf,
@@ -179,7 +181,17 @@ pub struct SegmentWriter {
 impl SegmentWriter {
     /// Opens a new segment of `kind` in directory `dir` (created if missing).
     pub fn create(dir: &Path, kind: Kind, sensor: &str) -> Result<Self, SegmentError> {
-        Self::create_inner(dir, kind, sensor, None, std::collections::HashMap::new())
+        Self::create_inner(dir, kind, sensor, None, std::collections::HashMap::new(), SCHEMA_VERSION)
+    }
+
+    /// Opens a record segment in an older column layout, as an earlier
+    /// Osprey wrote it: for tests of the readers' upgrade path only.
+    #[doc(hidden)]
+    pub fn create_older(dir: &Path, kind: Kind, sensor: &str, version: u32) -> Result<Self, SegmentError> {
+        if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&version) {
+            return Err(SegmentError::Invalid(format!("no column layout version {version}")));
+        }
+        Self::create_inner(dir, kind, sensor, None, std::collections::HashMap::new(), version)
     }
 
     /// Opens a segment holding a table *derived* from `kind`'s records (for
@@ -196,7 +208,7 @@ impl SegmentWriter {
         columns: arrow_schema::SchemaRef,
         extra: std::collections::HashMap<String, String>,
     ) -> Result<Self, SegmentError> {
-        Self::create_inner(dir, kind, sensor, Some(columns), extra)
+        Self::create_inner(dir, kind, sensor, Some(columns), extra, SCHEMA_VERSION)
     }
 
     fn create_inner(
@@ -205,6 +217,7 @@ impl SegmentWriter {
         sensor: &str,
         derived: Option<arrow_schema::SchemaRef>,
         extra: std::collections::HashMap<String, String>,
+        version: u32,
     ) -> Result<Self, SegmentError> {
         validate_sensor(sensor)?;
         fs::create_dir_all(dir).map_err(|e| SegmentError::io(dir, e))?;
@@ -212,10 +225,10 @@ impl SegmentWriter {
         let file = File::create(&partial).map_err(|e| SegmentError::io(&partial, e))?;
         let mut meta = extra;
         meta.insert(KEY_KIND.to_string(), kind.as_str().to_string());
-        meta.insert(KEY_SCHEMA_VERSION.to_string(), SCHEMA_VERSION.to_string());
+        meta.insert(KEY_SCHEMA_VERSION.to_string(), version.to_string());
         meta.insert(KEY_SENSOR.to_string(), sensor.to_string());
         meta.insert(KEY_WRITER_VERSION.to_string(), WRITER_VERSION.to_string());
-        let fields = derived.as_ref().map_or_else(|| schema(kind).fields().clone(), |s| s.fields().clone());
+        let fields = derived.as_ref().map_or_else(|| schema_of_version(kind, version).fields().clone(), |s| s.fields().clone());
         let sch = Schema::new_with_metadata(fields, meta);
         let options = IpcWriteOptions::try_new(IPC_ALIGNMENT, false, arrow_ipc::MetadataVersion::V5)
             .and_then(|o| o.try_with_compression(Some(CompressionType::ZSTD)))
@@ -226,6 +239,7 @@ impl SegmentWriter {
         Ok(SegmentWriter {
             kind,
             derived,
+            version,
             dir: dir.to_path_buf(),
             sensor: sensor.to_string(),
             partial,
@@ -250,7 +264,7 @@ impl SegmentWriter {
     /// smallest and largest partition time in it (for the footer metadata).
     pub fn write(&mut self, batch: &RecordBatch, ts_range: Option<(TimestampNs, TimestampNs)>) -> Result<(), SegmentError> {
         match &self.derived {
-            None => check_schema(self.kind, &batch.schema())?,
+            None => check_schema_version(self.kind, self.version, &batch.schema())?,
             Some(cols) => check_same_columns(cols, &batch.schema())?,
         }
         let w = self.writer.as_mut().ok_or_else(|| SegmentError::Invalid("segment already finished".into()))?;
@@ -442,7 +456,9 @@ impl SegmentReader {
         Self::open_inner(path, Some(columns))
     }
 
-    /// The file's schema, with its metadata (including a derived table's extra entries).
+    /// The file's schema as written (an older layout keeps its column types;
+    /// [`SegmentReader::next_batch`] upgrades the batches), with its metadata
+    /// (including a derived table's extra entries).
     pub fn schema(&self) -> arrow_schema::SchemaRef {
         self.reader.schema()
     }
@@ -458,9 +474,11 @@ impl SegmentReader {
             Fault::Bad(m) => bad(m),
         })?;
         let meta = read_meta(&checked).map_err(bad)?;
+        // An older layout is checked as it was written and upgraded batch
+        // by batch in `next_batch`.
         match derived {
-            None => check_schema(meta.kind, &checked.schema),
-            Some(cols) => check_same_columns(cols, &checked.schema),
+            None => check_schema_version(meta.kind, meta.schema_version, &checked.schema),
+            Some(cols) => check_same_columns(&older_columns(meta.kind, meta.schema_version, cols), &checked.schema),
         }
         .map_err(|e| bad(e.to_string()))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| SegmentError::io(path, e))?;
@@ -487,13 +505,17 @@ impl SegmentReader {
         self.reader.num_batches()
     }
 
-    /// Reads the next batch; `None` at the end. A damaged batch is an error
-    /// naming the file and batch index.
+    /// Reads the next batch, in the current layout whatever version wrote
+    /// it; `None` at the end. A damaged batch is an error naming the file and
+    /// batch index.
     pub fn next_batch(&mut self) -> Option<Result<RecordBatch, SegmentError>> {
         let idx = self.next_batch;
         self.next_batch += 1;
         match self.reader.next()? {
-            Ok(b) => Some(Ok(b)),
+            Ok(b) => Some(
+                upgrade_batch(self.meta.kind, self.meta.schema_version, b)
+                    .map_err(|e| SegmentError::Invalid(format!("{}: batch {idx}: {e}", self.path.display()))),
+            ),
             Err(e) => {
                 // After a bad batch the reader's position is unreliable: stop.
                 self.next_batch = usize::MAX;
@@ -847,9 +869,9 @@ fn read_meta(checked: &Checked) -> Result<SegmentMeta, String> {
     let get = |k: &str| m.get(k).ok_or_else(|| format!("schema metadata lacks {k}"));
     let kind = Kind::parse(get(KEY_KIND)?).ok_or_else(|| format!("unknown kind {:?}", m.get(KEY_KIND)))?;
     let schema_version: u32 = get(KEY_SCHEMA_VERSION)?.parse().map_err(|_| "bad schema version".to_string())?;
-    if schema_version != SCHEMA_VERSION {
+    if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&schema_version) {
         return Err(format!(
-            "schema version {schema_version} is not supported by this reader (supports {SCHEMA_VERSION})"
+            "schema version {schema_version} is not supported by this reader (supports {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})"
         ));
     }
     let footer = &checked.footer;

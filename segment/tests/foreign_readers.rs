@@ -92,7 +92,8 @@ out = {
     "columns": t.column_names,
     "sum_bytes": pc.sum(t["bytes"]).as_py(),
     "sum_packets": pc.sum(t["packets"]).as_py(),
-    "ts_start_ns": [v.value for v in t["ts_start"]],
+    "ts_type": str(t.schema.field("ts_start").type),
+    "ts_start_ns": [v.value for v in t["ts_start"].cast(pa.timestamp("ns", tz="UTC"))],
     "src_ip": [ip(v.as_py()) for v in t["src_ip"]],
     "end_reason": [v.as_py() for v in t["end_reason"]],
 }
@@ -103,7 +104,8 @@ except ImportError:
 if duckdb is not None:
     flows = t
     out["duckdb"] = duckdb.execute(
-        "select count(*), sum(bytes)::varchar, count(distinct src_ip) from flows"
+        "select count(*), sum(bytes)::varchar, count(distinct src_ip), "
+        "min(epoch_us(ts_start))::varchar, typeof(min(ts_start)) from flows"
     ).fetchone()
 print(json.dumps(out))
 "#;
@@ -138,6 +140,9 @@ fn pyarrow_and_duckdb_read_what_the_writer_wrote() {
         assert_eq!(d[0].as_u64(), Some(ours.len() as u64));
         assert_eq!(d[1].as_str(), Some(sum.to_string().as_str()));
         assert_eq!(d[2].as_u64(), Some(distinct_src as u64));
+        let first_us = ours.iter().map(|f| f.ts_start).min().expect("rows") / 1000;
+        assert_eq!(d[3].as_str(), Some(first_us.to_string().as_str()), "DuckDB reads flow times as microseconds");
+        assert_eq!(d[4].as_str(), Some("TIMESTAMP WITH TIME ZONE"), "{d:?}");
     }
 }
 
@@ -148,6 +153,7 @@ fn check_against(v: &serde_json::Value, ours: &[FlowRecord], dir: &Path) {
     assert_eq!(v["rows"].as_u64(), Some(ours.len() as u64));
     assert_eq!(v["sum_bytes"].as_u64(), Some(ours.iter().map(|f| f.bytes).sum::<u64>()));
     assert_eq!(v["sum_packets"].as_u64(), Some(ours.iter().map(|f| f.packets).sum::<u64>()));
+    assert_eq!(v["ts_type"].as_str(), Some("timestamp[us, tz=UTC]"));
     let ts: Vec<i64> = v["ts_start_ns"].as_array().expect("ts").iter().filter_map(|x| x.as_i64()).collect();
     assert_eq!(ts, ours.iter().map(|f| f.ts_start).collect::<Vec<_>>());
     // One partition, batches of 1000 rows: each batch is in ts_start order.

@@ -21,7 +21,7 @@ fn t(s: &str) -> i64 {
 fn flow(ts: i64, n: u16) -> FlowRecord {
     FlowRecord {
         ts_start: ts,
-        ts_end: ts + 1_500_000_123,
+        ts_end: ts + 1_500_123_000,
         proto: 6,
         src_ip: IpAddr::V4(Ipv4Addr::new(198, 18, 0, (n % 250) as u8)),
         src_port: 40_000 + n,
@@ -102,6 +102,51 @@ fn write_flows(data: &Path, rows: &[FlowRecord]) -> Vec<PathBuf> {
         w.push(r.clone()).expect("push");
     }
     w.finish().expect("finish")
+}
+
+/// Segments of column layout 1 (nanosecond flow times, written before
+/// version 2) are still read: batches come back in the current layout with
+/// flow times floored to microseconds, and time selection works on them.
+#[test]
+fn version_1_flow_segments_are_read_in_the_current_layout() {
+    use arrow_array::{Array, ArrayRef, RecordBatch, TimestampNanosecondArray};
+    use osprey_segment::schema::{SCHEMA_VERSION, flows_to_batch, schema, schema_of_version};
+    use osprey_segment::segment::SegmentWriter;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = t("2026-11-26T07:00:00Z");
+    // Nanosecond digits, as version 1 kept them.
+    let rows: Vec<FlowRecord> =
+        (0..5).map(|n| FlowRecord { ts_end: base + i64::from(n) * 1_000_000_007 + 999, ..flow(base + i64::from(n) * 1_000_000_007, n) }).collect();
+    let ns = |f: fn(&FlowRecord) -> i64| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from(rows.iter().map(f).collect::<Vec<_>>()).with_timezone("UTC"))
+    };
+    let mut cols = flows_to_batch(&rows).expect("batch").columns().to_vec();
+    cols[0] = ns(|r| r.ts_start);
+    cols[1] = ns(|r| r.ts_end);
+    let v1 = RecordBatch::try_new(schema_of_version(Kind::Flow, 1), cols).expect("v1 batch");
+    let seg_dir = osprey_segment::partition::partition_dir(dir.path(), Kind::Flow, base);
+    let mut w = SegmentWriter::create_older(&seg_dir, Kind::Flow, "old", 1).expect("v1 writer");
+    assert!(w.write(&flows_to_batch(&rows).expect("batch"), None).is_err(), "a v1 segment takes only v1 columns");
+    w.write(&v1, Some((base, base + 4_000_000_028))).expect("write v1");
+    let path = w.finish().expect("finish");
+    assert!(SegmentWriter::create_older(&seg_dir, Kind::Flow, "old", SCHEMA_VERSION + 1).is_err());
+
+    let mut r = SegmentReader::open(&path).expect("open v1");
+    assert_eq!(r.meta().schema_version, 1);
+    let b = r.next_batch().expect("a batch").expect("upgraded");
+    assert_eq!(b.schema().fields(), schema(Kind::Flow).fields(), "current layout");
+    assert_eq!(b.column(0).data_type(), schema(Kind::Flow).field(0).data_type());
+
+    let floor = |t: i64| t.div_euclid(1000) * 1000;
+    let want: Vec<FlowRecord> = rows.iter().map(|f| FlowRecord { ts_start: floor(f.ts_start), ts_end: floor(f.ts_end), ..f.clone() }).collect();
+    let (back, skipped) = read_all::<FlowRecord>(dir.path(), TimeRange::default()).expect("read");
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(back, want);
+    // Selection by time on the upgraded column: from the third flow on.
+    let (back, _) = read_all::<FlowRecord>(dir.path(), TimeRange { from: Some(want[2].ts_start), to: None }).expect("read");
+    assert_eq!(back, want[2..]);
 }
 
 #[test]
@@ -190,7 +235,7 @@ fn time_range_selects_rows_and_partitions() {
 fn truncated_segments_are_reported_and_skipped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = t("2026-11-26T07:00:00Z");
-    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n), n)).collect();
+    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n) * 1000, n)).collect();
     write_flows(dir.path(), &rows);
     let good_other: Vec<FlowRecord> = (0..5).map(|n| flow(base + 2 * HOUR + i64::from(n), n)).collect();
     write_flows(dir.path(), &good_other);
@@ -214,7 +259,7 @@ fn truncated_segments_are_reported_and_skipped() {
 fn truncation_at_every_offset_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = t("2026-11-26T07:00:00Z");
-    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n), n)).collect();
+    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n) * 1000, n)).collect();
     let victim = write_flows(dir.path(), &rows)[0].clone();
     let full = fs::read(&victim).expect("read");
     let shown = victim.display().to_string();
@@ -236,7 +281,7 @@ fn truncation_at_every_offset_is_reported() {
 fn corrupt_bytes_are_detected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = t("2026-11-26T07:00:00Z");
-    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n), n)).collect();
+    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n) * 1000, n)).collect();
     let written = write_flows(dir.path(), &rows);
     let victim = &written[0];
     let full = fs::read(victim).expect("read");
@@ -293,7 +338,7 @@ fn footer_string(bytes: &[u8], s: &str) -> usize {
 fn footer_metadata_edits_are_detected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = t("2026-11-26T07:00:00Z");
-    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n), n)).collect();
+    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n) * 1000, n)).collect();
     let victim = write_flows(dir.path(), &rows)[0].clone();
     let full = fs::read(&victim).expect("read");
     let shown = victim.display().to_string();
@@ -332,7 +377,7 @@ fn footer_metadata_edits_are_detected() {
 fn segments_are_plain_arrow_ipc_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = t("2026-11-26T07:00:00Z");
-    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n), n)).collect();
+    let rows: Vec<FlowRecord> = (0..30).map(|n| flow(base + i64::from(n) * 1000, n)).collect();
     let victim = write_flows(dir.path(), &rows)[0].clone();
     let reader = arrow_ipc::reader::FileReader::try_new(fs::File::open(&victim).expect("open"), None).expect("arrow");
     assert_eq!(reader.schema().metadata()["osprey.sensor"], "s1");
@@ -374,7 +419,7 @@ fn bad_sensor_names_are_rejected() {
 #[test]
 fn printing_uses_schema_names_and_text_forms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = t("2026-11-26T07:00:00.000000042Z");
+    let base = t("2026-11-26T07:00:00.000042000Z");
     write_flows(dir.path(), &[flow(base, 7)]);
     let mut out = RecordPrinter::new(Vec::new(), Format::Jsonl);
     for b in DataReader::open(dir.path(), Kind::Flow, TimeRange::default()).expect("open") {
@@ -382,7 +427,7 @@ fn printing_uses_schema_names_and_text_forms() {
     }
     let text = String::from_utf8(out.finish().expect("finish")).expect("utf8");
     let v: serde_json::Value = serde_json::from_str(text.trim()).expect("valid JSON");
-    assert_eq!(v["ts_start"], "2026-11-26T07:00:00.000000042Z");
+    assert_eq!(v["ts_start"], "2026-11-26T07:00:00.000042000Z");
     assert_eq!(v["src_ip"], "198.18.0.7");
     assert_eq!(v["dst_ip"], "2001:2::7");
     assert_eq!(v["end_reason"], "active");
@@ -465,7 +510,11 @@ proptest! {
         write_flows(dir.path(), &rows);
         let (mut back, skipped) = read_all::<FlowRecord>(dir.path(), TimeRange::default()).expect("read");
         prop_assert!(skipped.is_empty());
-        let mut want = rows.clone();
+        // Flow times are stored in microseconds: floored.
+        let mut want: Vec<FlowRecord> = rows
+            .iter()
+            .map(|r| FlowRecord { ts_start: r.ts_start.div_euclid(1000) * 1000, ts_end: r.ts_end.div_euclid(1000) * 1000, ..r.clone() })
+            .collect();
         let key = |r: &FlowRecord| (r.ts_start.div_euclid(HOUR), format!("{r:?}"));
         want.sort_by_key(key);
         back.sort_by_key(key);
