@@ -503,64 +503,72 @@ pub enum Scoring {
 pub const OTHERS_SHARE_PSEUDO_COUNT: f32 = 0.5;
 
 /// Per resolved pair: the multiplier of its population cap under
-/// [`Scoring::Blend`]. For a pair of the event's initiating host (the
-/// document of its first pair) and word w it is
-/// (n(w) − Σ_{d ∈ event's documents} n(d, w) + ½) / (n(w) + ½), with n
-/// counted over the pairs of `r` (the scored window); every other pair, and
-/// every word marker, gets 1. Deterministic and independent of the thread
-/// count (integer counts from a sorted key list).
+/// [`Scoring::Blend`]. For a pair (h, w) of the event's initiating host h
+/// (the document of its first pair) it is (n(w) − own + ½) / (n(w) + ½),
+/// where n counts the pairs of `r` (the scored window) and own = n(h, w) plus
+/// n(d, w) of every other document d that has w in this same event (a scan
+/// whose probes give the scanner and the target the same word: neither is an
+/// "other host" for the other). Every other pair, and every word marker,
+/// gets 1. Deterministic and independent of the thread count (integer counts
+/// from one sort of the pairs).
 pub fn others_share(r: &Resolved) -> Vec<f32> {
-    let key = |(row, w): (u32, u32)| (u64::from(w) << 32) | u64::from(row);
-    let mut keys: Vec<u64> = r.pairs.iter().filter(|p| p.1 < WORD_ERR).map(|&p| key(p)).collect();
-    keys.par_sort_unstable();
-    // Distinct (word, document) keys with their counts, and per word the
-    // total, found by a binary search over the same list.
-    let mut uniq: Vec<u64> = Vec::new();
-    let mut counts: Vec<u32> = Vec::new();
-    for k in keys {
-        if uniq.last() == Some(&k) {
-            *counts.last_mut().expect("same length") += 1;
-        } else {
-            uniq.push(k);
-            counts.push(1);
+    let n = r.pairs.len();
+    // Every real pair as (word << 32 | document, index), sorted: a word's
+    // pairs are one run, and a (word, document)'s pairs a run inside it.
+    let mut keyed: Vec<(u64, u32)> = r
+        .pairs
+        .par_iter()
+        .enumerate()
+        .filter(|(_, p)| p.1 < WORD_ERR)
+        .map(|(i, &(row, w))| ((u64::from(w) << 32) | u64::from(row), i as u32))
+        .collect();
+    keyed.par_sort_unstable();
+    // n(w) and n(d, w) of each pair, scattered back to pair order.
+    let mut n_w = vec![0u32; n];
+    let mut n_dw = vec![0u32; n];
+    let mut i = 0;
+    while i < keyed.len() {
+        let word = keyed[i].0 >> 32;
+        let end = i + keyed[i..].partition_point(|k| k.0 >> 32 == word);
+        let mut a = i;
+        while a < end {
+            let b = a + keyed[a..end].partition_point(|k| k.0 == keyed[a].0);
+            for &(_, idx) in &keyed[a..b] {
+                n_w[idx as usize] = (end - i) as u32;
+                n_dw[idx as usize] = (b - a) as u32;
+            }
+            a = b;
         }
+        i = end;
     }
-    let mut word_end: Vec<u32> = counts.clone();
-    for i in 1..uniq.len() {
-        if uniq[i] >> 32 == uniq[i - 1] >> 32 {
-            word_end[i] += word_end[i - 1];
-        }
-    }
-    let n_dw = |p: (u32, u32)| uniq.binary_search(&key(p)).map(|i| counts[i]).unwrap_or(0);
-    let n_w = |w: u32| {
-        // Cumulative count at the word's last key.
-        let end = uniq.partition_point(|&k| k >> 32 <= u64::from(w));
-        if end == 0 || uniq[end - 1] >> 32 != u64::from(w) { 0 } else { word_end[end - 1] }
-    };
-    let n = r.event_ptr.len().saturating_sub(1);
+    drop(keyed);
+    let events = r.event_ptr.len().saturating_sub(1);
     const BLOCK: usize = 16_384;
-    let blocks: Vec<Vec<f32>> = (0..n.div_ceil(BLOCK))
+    let blocks: Vec<Vec<f32>> = (0..events.div_ceil(BLOCK))
         .into_par_iter()
         .map(|c| {
-            let events = c * BLOCK..n.min((c + 1) * BLOCK);
-            let mut out = Vec::with_capacity(events.len() * 2);
-            let mut docs: Vec<u32> = Vec::new();
-            for e in events {
-                let pairs = r.event_pairs(e).unwrap_or(&[]);
-                let Some(&(initiator, _)) = pairs.first() else { continue };
-                docs.clear();
-                docs.extend(pairs.iter().map(|p| p.0));
-                docs.sort_unstable();
-                docs.dedup();
-                out.extend(pairs.iter().map(|&(row, w)| {
+            let (lo, hi) = (r.event_ptr[c * BLOCK], r.event_ptr[events.min((c + 1) * BLOCK)]);
+            let mut out = vec![1.0f32; hi - lo];
+            for e in c * BLOCK..events.min((c + 1) * BLOCK) {
+                let (a, b) = (r.event_ptr[e], r.event_ptr[e + 1]);
+                let Some(&(initiator, _)) = r.pairs.get(a) else { continue };
+                for j in a..b {
+                    let (row, w) = r.pairs[j];
                     if row != initiator || w >= WORD_ERR {
-                        return 1.0;
+                        continue;
                     }
-                    let all = n_w(w);
-                    let own: u32 = docs.iter().map(|&d| n_dw((d, w))).sum();
+                    // The initiator's own count, plus each other document
+                    // of the event holding the same word, counted once.
+                    let mut own = n_dw[j];
+                    let event = &r.pairs[a..b];
+                    for (q, (&(d, wq), &count)) in event.iter().zip(&n_dw[a..b]).enumerate() {
+                        if wq == w && d != initiator && !event[..q].iter().any(|&(d2, w2)| d2 == d && w2 == w) {
+                            own += count;
+                        }
+                    }
                     let beta = OTHERS_SHARE_PSEUDO_COUNT;
-                    (all.saturating_sub(own) as f32 + beta) / (all as f32 + beta)
-                }));
+                    out[j - lo] = (n_w[j].saturating_sub(own) as f32 + beta) / (n_w[j] as f32 + beta);
+                }
             }
             out
         })
