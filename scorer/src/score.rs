@@ -1339,6 +1339,28 @@ mod tests {
     }
 
     #[test]
+    fn others_share_counts_the_events_hosts_as_own() {
+        // Pairs are (document row, word id); a scan-like event gives both
+        // hosts word 0, a third host uses it once; host 1 uses word 1 twice,
+        // once as the initiator and once beside initiator 0's word 2.
+        let events: [&[(u32, u32)]; 6] = [&[(0, 0), (1, 0)], &[(0, 0), (1, 0)], &[(0, 0), (1, 0)], &[(2, 0)], &[(1, 1)], &[(0, 2), (1, 1)]];
+        let mut r = Resolved { pairs: Vec::new(), event_ptr: vec![0] };
+        for ev in events {
+            r.pairs.extend_from_slice(ev);
+            r.event_ptr.push(r.pairs.len());
+        }
+        r.pairs.push((0, WORD_UNSEEN));
+        r.event_ptr.push(r.pairs.len());
+        let share = |others: f32, all: f32| (others + 0.5) / (all + 0.5);
+        let s = others_share(&r);
+        // Word 0: 7 uses, 6 of them by hosts 0 and 1 together.
+        let scan = [share(1.0, 7.0), 1.0];
+        let want = [&scan[..], &scan, &scan, &[share(6.0, 7.0)], &[share(0.0, 2.0)], &[share(0.0, 1.0), 1.0], &[1.0]].concat();
+        assert_eq!(s, want);
+        assert!(others_share(&Resolved::default()).is_empty());
+    }
+
+    #[test]
     fn score_pairs_kernel_matches_resolved_path() {
         let m = model();
         let pairs = vec![(0u32, 0u32), (1, 2), (1, 1), (0, 2)];
