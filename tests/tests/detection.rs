@@ -133,17 +133,18 @@ fn rank_by_capture(dir: &Path, kind: Kind, names: &[&str]) -> Vec<(u64, Vec<(Str
 
 /// Measured (Gibbs, K = 20, 2 threads, the default blended scoring with the
 /// others-share cap), over the five seeds of [`SEEDS`]: of 18,359 DNS events
-/// (top 1% = 184) iodine's best rank is 42–169 and its median 275–509
-/// (1.5–2.8%); dnscat2's best 29–355 and median 217–573 (1.2–3.1%); of 18,253
-/// flows the SYN scan's best 4–10 and median 1,995–2,002 (10.9%, the scan
-/// being 11% of all flows). dnscat2's best event misses the top 1% under
-/// seed 4 (rank 355): the requirement holds for the tools' bulk (medians, every
-/// seed) but for their best event only under most seeds. With the population
-/// cap alone (before `others_share`, default seed) the medians were 6,228,
-/// 2,129 and 6,190: the tunnels' words formed a topic that hundreds of benign
-/// hosts share. Spot's formula alone (`Scoring::Spot`) left iodine at best
-/// rank 548: a tunnel dominates its own document, so P(w|d) sees it as normal
-/// for that host.
+/// (top 1% = 184) iodine's best rank is 77–329 and its median 365–601
+/// (2.0–3.3%); dnscat2's best 31–223 and median 245–568 (1.3–3.1%); of
+/// 18,253 flows the SYN scan's best 3–5 and median 1,986–1,996 (10.9%, the
+/// scan being 11% of all flows). iodine's best event misses the top 1% under
+/// seed 2 (rank 329) and dnscat2's under seed 3 (223): the requirement holds
+/// for the tools' bulk (medians, every seed) but for their best event only
+/// under most seeds. With the population cap alone (before `others_share`,
+/// the previous sampler, default seed) the medians were 6,228, 2,129 and
+/// 6,190: the tunnels' words formed a topic that hundreds of benign hosts
+/// share. Spot's formula alone (`Scoring::Spot`) left iodine at best rank
+/// 548: a tunnel dominates its own document, so P(w|d) sees it as normal for
+/// that host.
 #[test]
 fn malicious_captures_rank_in_the_top_percent() {
     let Some(shared) = shared_data() else {
