@@ -13,11 +13,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use crate::schema::timestamps_ns;
 
 use crate::SegmentError;
 use crate::records::{DnsRecord, FlowRecord, Kind, ProxyRecord, TimestampNs};
 use crate::schema;
+use crate::schema::timestamps_ns;
 use crate::segment::{EXTENSION, PARTIAL_SUFFIX, SegmentMeta, SegmentReader, SegmentWriter};
 use crate::time::civil;
 
