@@ -21,7 +21,8 @@
 //! `tests/tests/detection.rs` it gives the benign resolver traffic many
 //! one-off words (leaked `.local` and `.lan` names, hashed CDN labels under
 //! new TLDs) that now outrank the iodine tunnel: iodine's best rank went
-//! from 42 to 281 of 18,359 and its median from 393 to 618.
+//! from 42 to 281 of 18,359 and its median from 393 to 618 (default seed,
+//! measured before the sampler of session 3; BENCHMARKS.md).
 //!
 //! Popularity ([`DomainPopularity`]) is keyed by that same domain label, since
 //! Spot compared only the first label of each Alexa entry (`google.com` →
