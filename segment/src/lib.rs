@@ -10,7 +10,7 @@
 //! - [`partition`]: where segments live on disk (`DATA/<kind>/YYYY/MM/DD/HH/`)
 //!   and a writer that routes records into hourly partitions;
 //! - [`ranked`]: the scorer's ranked results, stored as derived-table segments;
-//! - [`print`]: rendering of any segment batch as JSON lines or CSV;
+//! - [`print`](mod@print): rendering of any segment batch as JSON lines or CSV;
 //! - [`export`]: Parquet export for Spark, DuckDB and pyarrow users;
 //! - [`time`]: RFC 3339 formatting of nanosecond timestamps.
 //!

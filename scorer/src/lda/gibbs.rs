@@ -8,7 +8,7 @@
 //! For K ≤ 32 (Spot uses 20) a dense pass over the topics is cheaper than
 //! SparseLDA's bucket bookkeeping or alias-table Metropolis–Hastings (those
 //! win when K is in the hundreds or thousands, where their O(k_d) or O(1)
-//! cost beats O(K)). The lane kernel (below, [`sweep_lanes_portable`] and its
+//! cost beats O(K)). The lane kernel (below, `sweep_lanes_portable` and its
 //! AVX2 twin) samples one (document, word) run at a time: it computes the K
 //! masses of the full state and their prefix sums once, gives each token the
 //! exact conditional without itself by a one-lane correction δ, accepts

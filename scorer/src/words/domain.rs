@@ -182,7 +182,7 @@ pub fn parse_domain(name: &str) -> DomainParts {
 }
 
 /// Splits a name by [`DomainRules::Osprey`]: the last label is the
-/// top-level domain whatever it is, a [`SECOND_LEVEL`] label under a country
+/// top-level domain whatever it is, a `SECOND_LEVEL` label under a country
 /// code is stripped with it, and the next label is the domain. Reverse
 /// lookups (`.arpa`), single labels and names with an empty domain label get
 /// `"None"` as in Spot. The label count is Spot's (Java split).
