@@ -18,6 +18,7 @@
 //!   `osprey.type = ip` so generic printers render them as text.
 //! - Small enumerations (`end_reason`, `transport`) are dictionary-encoded strings.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, OnceLock};
@@ -53,6 +54,14 @@ pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// Flow columns whose unit changed in version 2.
 const FLOW_TIME_COLUMNS: [&str; 2] = ["ts_start", "ts_end"];
+
+/// The first layout with microsecond flow times.
+const FLOW_MICROS_VERSION: u32 = 2;
+
+/// Whether layout `version` of `kind` kept flow times in nanoseconds.
+fn flow_times_in_ns(kind: Kind, version: u32) -> bool {
+    kind == Kind::Flow && version < FLOW_MICROS_VERSION
+}
 
 /// Field-metadata key marking the logical type of a column.
 pub const META_LOGICAL_TYPE: &str = "osprey.type";
@@ -289,13 +298,14 @@ fn us_to_ns(us: i64) -> Option<i64> {
     us.checked_mul(1000)
 }
 
-/// The values of a timestamp column in nanoseconds (microsecond columns
-/// scaled, saturating at the ends of the range); `None` for another type.
-pub fn timestamps_ns(col: &dyn Array) -> Option<Vec<i64>> {
+/// The values of a timestamp column in nanoseconds: a nanosecond column's
+/// own buffer, a microsecond column scaled into a new one (saturating at the
+/// ends of the range); `None` for another type.
+pub fn timestamps_ns(col: &dyn Array) -> Option<Cow<'_, [i64]>> {
     match col.data_type() {
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(col.as_primitive_opt::<TimestampNanosecondType>()?.values().to_vec()),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(Cow::Borrowed(col.as_primitive_opt::<TimestampNanosecondType>()?.values())),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            Some(col.as_primitive_opt::<TimestampMicrosecondType>()?.values().iter().map(|&v| v.saturating_mul(1000)).collect())
+            Some(Cow::Owned(col.as_primitive_opt::<TimestampMicrosecondType>()?.values().iter().map(|&v| v.saturating_mul(1000)).collect()))
         }
         _ => None,
     }
@@ -755,16 +765,13 @@ pub fn proxy_from_batch(batch: &RecordBatch) -> Result<Vec<ProxyRecord>, Segment
 /// [`OLDEST_SCHEMA_VERSION`] and [`SCHEMA_VERSION`]).
 pub fn schema_of_version(kind: Kind, version: u32) -> SchemaRef {
     let current = schema(kind);
-    if version >= 2 || kind != Kind::Flow {
-        return current;
-    }
-    Arc::new(older_columns(kind, version, &current))
+    if flow_times_in_ns(kind, version) { Arc::new(older_columns(kind, version, &current)) } else { current }
 }
 
 /// `columns` (a kind's schema, or a derived table's that includes its
 /// columns) with the types layout `version` used.
 pub fn older_columns(kind: Kind, version: u32, columns: &Schema) -> Schema {
-    if version >= 2 || kind != Kind::Flow {
+    if !flow_times_in_ns(kind, version) {
         return columns.clone();
     }
     let fields: Vec<Field> = columns
@@ -782,7 +789,7 @@ pub fn older_columns(kind: Kind, version: u32, columns: &Schema) -> Schema {
 /// 1 flow times (nanoseconds) are floored to microseconds. Works on a
 /// derived table's batches too (columns are found by name).
 pub fn upgrade_batch(kind: Kind, version: u32, batch: RecordBatch) -> Result<RecordBatch, SegmentError> {
-    if version >= 2 || kind != Kind::Flow {
+    if !flow_times_in_ns(kind, version) {
         return Ok(batch);
     }
     let schema = batch.schema();
