@@ -732,6 +732,13 @@ impl ScoreTables {
         self.pair_with_share(p, 1.0)
     }
 
+    /// Resolved pair `i` of `r` with its share (`shares[i]`, 1 when
+    /// `shares` is empty): what the kernel and [`Scored::explain`] both score.
+    #[inline(always)]
+    fn resolved_pair(&self, r: &Resolved, shares: &[f32], i: usize) -> f32 {
+        self.pair_with_share(r.pairs[i], shares.get(i).copied().unwrap_or(1.0))
+    }
+
     /// [`ScoreTables::pair`] with the population cap multiplied by `share`
     /// (see [`others_share`]).
     #[inline(always)]
@@ -830,10 +837,9 @@ fn score_events_chunk(t: &ScoreTables, r: &Resolved, shares: &[f32], base: usize
             t.prefetch_pair(p);
         }
         let mut s = f32::NAN;
-        for (j, &p) in r.pairs[lo..hi].iter().enumerate() {
-            let share = shares.get(lo + j).copied().unwrap_or(1.0);
+        for i in lo..hi {
             // f32::min ignores the NaN start, so the first pair sets s.
-            s = s.min(t.pair_with_share(p, share));
+            s = s.min(t.resolved_pair(r, shares, i));
         }
         *o = s;
     }
@@ -997,12 +1003,7 @@ impl Scored {
         let r = &self.resolved;
         let pairs = r.event_pairs(e)?;
         let lo = r.event_ptr[e];
-        let (pair, score) = pairs
-            .iter()
-            .enumerate()
-            .map(|(j, &p)| self.tables.pair_with_share(p, self.shares.get(lo + j).copied().unwrap_or(1.0)))
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        let (pair, score) = (0..pairs.len()).map(|j| (j, self.tables.resolved_pair(r, &self.shares, lo + j))).min_by(|a, b| a.1.total_cmp(&b.1))?;
         let theta = &self.tables.theta_row(pairs[pair].0)[..model.topics.k];
         let mut t: Vec<(u16, f32)> = theta.iter().enumerate().map(|(i, &w)| (i as u16, w)).collect();
         t.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
