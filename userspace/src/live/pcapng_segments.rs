@@ -219,17 +219,21 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn packets_are_published_per_hour_and_read_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = SampleConfig {
-            data: dir.path().to_path_buf(),
+    /// Hourly segments of up to 1 MiB under `data`, a queue of `queue_packets`.
+    fn config(data: &std::path::Path, queue_packets: usize) -> SampleConfig {
+        SampleConfig {
+            data: data.to_path_buf(),
             sensor: "s1".into(),
             max_segment_bytes: 1 << 20,
             rotate_interval: Duration::from_secs(3600),
-            queue_packets: 1024,
-        };
-        let w = SampleWriter::start(cfg).expect("start");
+            queue_packets,
+        }
+    }
+
+    #[test]
+    fn packets_are_published_per_hour_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = SampleWriter::start(config(dir.path(), 1024)).expect("start");
         let t0 = 1_795_676_400_000_000_000i64; // an hour boundary
         let frame = vec![0xabu8; 60];
         for i in 0..10 {
@@ -264,14 +268,7 @@ mod tests {
     #[test]
     fn a_full_queue_drops_and_counts() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = SampleConfig {
-            data: dir.path().to_path_buf(),
-            sensor: "s1".into(),
-            max_segment_bytes: 1 << 20,
-            rotate_interval: Duration::from_secs(3600),
-            queue_packets: 4,
-        };
-        let w = SampleWriter::start(cfg).expect("start");
+        let w = SampleWriter::start(config(dir.path(), 4)).expect("start");
         let mut accepted = 0u64;
         for i in 0..10_000 {
             accepted += u64::from(w.push(1_795_676_400_000_000_000 + i, &[0u8; 1000]));
