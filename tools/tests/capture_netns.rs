@@ -174,6 +174,14 @@ impl Daemon {
         unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
     }
 
+    /// SIGINT, then waits for a clean exit (status 0); returns all of stderr.
+    fn interrupt(&mut self) -> String {
+        self.signal(libc::SIGINT);
+        let (code, stderr) = self.wait();
+        assert_eq!(code, Some(0), "{stderr}");
+        stderr
+    }
+
     /// Waits for exit; returns the status code and all of stderr.
     fn wait(&mut self) -> (Option<i32>, String) {
         let status = self.child.wait().expect("wait");
@@ -261,6 +269,26 @@ fn in_range_dns(v: Vec<DnsRecord>) -> (Vec<DnsRecord>, Vec<DnsRecord>) {
     v.into_iter().partition(|d| in_test_ranges(&d.client_ip) && in_test_ranges(&d.server_ip))
 }
 
+/// What the daemon stored under `data`, split into records within the test
+/// ranges and any outside them, beside what offline ingest of the `sent`
+/// frames stores.
+struct StoredAndOffline {
+    flows: Vec<FlowRecord>,
+    dns: Vec<DnsRecord>,
+    other_flows: Vec<FlowRecord>,
+    other_dns: Vec<DnsRecord>,
+    want_flows: Vec<FlowRecord>,
+    want_dns: Vec<DnsRecord>,
+}
+
+fn stored_and_offline(data: &Path, sent: &[(i64, Vec<u8>)]) -> StoredAndOffline {
+    let (flows, dns) = stored(data);
+    let (flows, other_flows) = in_range_flows(flows);
+    let (dns, other_dns) = in_range_dns(dns);
+    let (want_flows, want_dns) = offline(&pcap(sent), IngestConfig::default());
+    StoredAndOffline { flows, dns, other_flows, other_dns, want_flows, want_dns }
+}
+
 /// Waits until the daemon has seen `n` packets (received + dropped before the
 /// socket) or nothing moved for 2 s; returns the last scrape.
 fn wait_quiet(d: &Daemon, tb: &Testbed, n: u64) -> String {
@@ -297,16 +325,12 @@ fn captured_traffic_matches_offline_ingest_of_the_same_packets() {
     let sent = send(&tb.gen_ns, frames, 100, Duration::from_millis(5));
     let m = wait_quiet(&d, &tb, sent.len() as u64);
     assert!(m.contains("osprey_capture_info{iface=\"cap0\",source=\"afpacket\",mode=\"socket\"} 1"), "{m}");
-    d.signal(libc::SIGINT);
-    let (code, stderr) = d.wait();
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = d.interrupt();
     assert!(stderr.contains("captured for"), "summary printed: {stderr}");
 
-    let (flows, dns) = stored(data.path());
-    let (flows, other_f) = in_range_flows(flows);
-    let (dns, other_d) = in_range_dns(dns);
+    let StoredAndOffline { flows, dns, other_flows: other_f, other_dns: other_d, want_flows: want_f, want_dns: want_d } =
+        stored_and_offline(data.path(), &sent);
     assert!(other_f.is_empty() && other_d.is_empty(), "no traffic outside the test ranges: {other_f:?} {other_d:?}");
-    let (want_f, want_d) = offline(&pcap(&sent), IngestConfig::default());
     assert_eq!(flows.len(), 5_000);
     assert_eq!(keys(&flows, flow_key), keys(&want_f, flow_key), "flows differ from offline ingest");
     assert_eq!(keys(&dns, dns_key), keys(&want_d, dns_key), "DNS records differ from offline ingest");
@@ -405,9 +429,7 @@ fn under_overload_sent_equals_stored_plus_counted_drops() {
     let ring = metric(&m, "osprey_capture_dropped_packets_total{iface=\"cap0\",reason=\"ring_full\"}");
     let skipped = sum_metric(&m, "osprey_decode_skipped_packets_total");
     let refused = metric(&m, "osprey_flow_table_refused_packets_total");
-    d.signal(libc::SIGINT);
-    let (code, stderr) = d.wait();
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = d.interrupt();
     let m_records_dropped = stderr.contains("records dropped");
     assert!(!m_records_dropped, "the record ring never overflows here: {stderr}");
     let (flows, _) = stored(data.path());
@@ -489,16 +511,12 @@ fn xdp_source_with_af_xdp_stores_what_offline_ingest_stores() {
     for class in ["tcp_dns", "fragment", "large_dns"] {
         assert!(metric(&m, &format!("osprey_af_xdp_redirected_packets_total{{iface=\"cap0\",class=\"{class}\"}}")) > 0, "{class}: {m}");
     }
-    d.signal(libc::SIGINT);
-    let (code, stderr) = d.wait();
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = d.interrupt();
     assert_eq!(summary_drops(&stderr), (0, 0, 0), "nothing dropped at this rate: {stderr}");
 
-    let (flows, dns) = stored(data.path());
-    let (flows, other_f) = in_range_flows(flows);
-    let (dns, other_d) = in_range_dns(dns);
+    let StoredAndOffline { flows, dns, other_flows: other_f, other_dns: other_d, want_flows: want_f, want_dns: want_d } =
+        stored_and_offline(data.path(), &sent);
     assert!(other_f.is_empty() && other_d.is_empty(), "no traffic outside the test ranges: {other_f:?} {other_d:?}");
-    let (want_f, want_d) = offline(&pcap(&sent), IngestConfig::default());
     assert_eq!(keys(&flows, flow_key), keys(&want_f, flow_key), "flows differ from offline ingest");
     assert_eq!(keys(&dns, dns_key), keys(&want_d, dns_key), "DNS records differ from offline ingest");
     let tcp_dns = dns.iter().filter(|r| r.transport == osprey_segment::DnsTransport::Tcp).count();
@@ -545,9 +563,7 @@ fn xdp_af_xdp_under_overload_sent_equals_stored_plus_counted_drops() {
     let received = metric(&m, "osprey_capture_received_packets_total{iface=\"cap0\"}");
     let large = metric(&m, "osprey_af_xdp_redirected_packets_total{iface=\"cap0\",class=\"large_dns\"}");
     let undecodable = sum_metric(&m, "osprey_dns_undecodable_messages_total");
-    d.signal(libc::SIGINT);
-    let (code, stderr) = d.wait();
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = d.interrupt();
     let (socket, _iface, ring) = summary_drops(&stderr);
     let (_, dns) = stored(data.path());
     eprintln!("sent {} kernel saw {received} redirected {large} stored {} drops: socket {socket} ring {ring}; undecodable {undecodable}", sent.len(), dns.len());
@@ -623,14 +639,9 @@ fn xdp_source_on_pnat_replays_of_shared_captures_matches_offline_ingest() {
     let mut d = Daemon::start(&tb, data.path(), &[("OSPREY_CAPTURE__SOURCE", "xdp"), ("OSPREY_CAPTURE__AF_XDP_DNS", "true")]);
     let sent = send(&tb.gen_ns, frames, 50, Duration::from_millis(5));
     let _ = wait_quiet(&d, &tb, sent.len() as u64);
-    d.signal(libc::SIGINT);
-    let (code, stderr) = d.wait();
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = d.interrupt();
     assert_eq!(summary_drops(&stderr), (0, 0, 0), "{stderr}");
-    let (flows, dns) = stored(data.path());
-    let (flows, _) = in_range_flows(flows);
-    let (dns, _) = in_range_dns(dns);
-    let (want_f, want_d) = offline(&pcap(&sent), IngestConfig::default());
+    let StoredAndOffline { flows, dns, want_flows: want_f, want_dns: want_d, .. } = stored_and_offline(data.path(), &sent);
     // A flow that closed (FIN both ways, RST) near the end ends live when its
     // linger passes on the kernel's clock, offline at the end of input
     // (`flush`): the end reasons of closed flows may differ, nothing else.
