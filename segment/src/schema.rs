@@ -771,15 +771,17 @@ pub fn schema_of_version(kind: Kind, version: u32) -> SchemaRef {
 /// `columns` (a kind's schema, or a derived table's that includes its
 /// columns) with the types layout `version` used.
 pub fn older_columns(kind: Kind, version: u32, columns: &Schema) -> Schema {
-    if !flow_times_in_ns(kind, version) {
-        return columns.clone();
-    }
+    if flow_times_in_ns(kind, version) { with_flow_time_type(columns, ts_type()) } else { columns.clone() }
+}
+
+/// `columns` with the flow time columns' type set to `ty`.
+fn with_flow_time_type(columns: &Schema, ty: DataType) -> Schema {
     let fields: Vec<Field> = columns
         .fields()
         .iter()
         .map(|f| {
             let f = f.as_ref().clone();
-            if FLOW_TIME_COLUMNS.contains(&f.name().as_str()) { f.with_data_type(ts_type()) } else { f }
+            if FLOW_TIME_COLUMNS.contains(&f.name().as_str()) { f.with_data_type(ty.clone()) } else { f }
         })
         .collect();
     Schema::new_with_metadata(fields, columns.metadata().clone())
@@ -793,21 +795,21 @@ pub fn upgrade_batch(kind: Kind, version: u32, batch: RecordBatch) -> Result<Rec
         return Ok(batch);
     }
     let schema = batch.schema();
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for (f, c) in schema.fields().iter().zip(batch.columns()) {
-        if FLOW_TIME_COLUMNS.contains(&f.name().as_str()) {
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| {
+            if !FLOW_TIME_COLUMNS.contains(&f.name().as_str()) {
+                return Ok(c.clone());
+            }
             let old = c
                 .as_primitive_opt::<TimestampNanosecondType>()
                 .ok_or_else(|| SegmentError::Invalid(format!("version {version} column {} is not nanoseconds", f.name())))?;
-            columns.push(flow_ts_array(old.values().iter().map(|&v| ns_to_us(v)).collect()));
-            fields.push(f.as_ref().clone().with_data_type(flow_ts_type()));
-        } else {
-            columns.push(c.clone());
-            fields.push(f.as_ref().clone());
-        }
-    }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns)?)
+            Ok(flow_ts_array(old.values().iter().map(|&v| ns_to_us(v)).collect()))
+        })
+        .collect::<Result<Vec<ArrayRef>, SegmentError>>()?;
+    Ok(RecordBatch::try_new(Arc::new(with_flow_time_type(&schema, flow_ts_type())), columns)?)
 }
 
 /// Checks that a batch read from disk has exactly the columns of `kind`
