@@ -147,14 +147,7 @@ pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
             };
             let started = Instant::now();
             let mut ing = ProxyIngestor::new(&data, writer, format)?;
-            let mut unreadable = 0usize;
-            for f in &args.files {
-                if let Err(e) = ing.ingest_file(f) {
-                    // Lines read before the error are kept; the other files are still read.
-                    eprintln!("osprey: {e}");
-                    unreadable += 1;
-                }
-            }
+            let unreadable = ingest_each(&args.files, |f| ing.ingest_file(f));
             let stats = ing.finish()?;
             if !global.quiet {
                 eprint!("{}", proxy_summary(&stats, started.elapsed().as_secs_f64(), &data));
@@ -168,15 +161,10 @@ pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
             let sampling = if args.scale_sampling { Sampling::Scale } else { Sampling::AsReported };
             let started = Instant::now();
             let mut ing = NetflowIngestor::new(&data, NetflowConfig { ports, sampling, writer })?;
-            let mut unreadable = 0usize;
-            for f in &args.files {
+            let unreadable = ingest_each(&args.files, |f| {
                 let res = if args.raw { ing.ingest_raw_file(f) } else { ing.ingest_pcap_file(f) };
-                if let Err(e) = res {
-                    // One unreadable file does not stop the others.
-                    eprintln!("osprey: skipping {e}");
-                    unreadable += 1;
-                }
-            }
+                res.map_err(|e| format!("skipping {e}"))
+            });
             let stats = ing.finish()?;
             if !global.quiet {
                 eprint!("{}", netflow_summary(&stats, started.elapsed().as_secs_f64(), &data));
@@ -184,6 +172,20 @@ pub fn run(global: &Global, cmd: IngestCommand) -> Result<Outcome> {
             Ok(if unreadable == 0 && stats.skipped_total() == 0 { Outcome::Clean } else { Outcome::Problems })
         }
     }
+}
+
+/// Runs `ingest` on every file and returns how many failed. A failing file
+/// is reported on stderr and the others are still read; what it yielded
+/// before the error is kept.
+fn ingest_each<E: std::fmt::Display>(files: &[PathBuf], mut ingest: impl FnMut(&Path) -> Result<(), E>) -> usize {
+    let mut unreadable = 0;
+    for f in files {
+        if let Err(e) = ingest(f) {
+            eprintln!("osprey: {e}");
+            unreadable += 1;
+        }
+    }
+    unreadable
 }
 
 /// The end-of-run summary of `osprey ingest netflow`.
