@@ -17,7 +17,11 @@
 //!   Arrow batch, and batch → zstd IPC, each alone;
 //! - `zstd_level_trade_off`: the whole IPC write at several zstd levels;
 //! - `column_compression_breakdown`: bytes and zstd time per column, per level
-//!   and per row order, on synthetic flows and the shared captures.
+//!   and per row order, on synthetic flows and the shared captures;
+//! - `compressor_ceiling_of_the_reference_clis`: what the `zstd` and `lz4`
+//!   command-line tools need per flow row on the uncompressed Arrow bytes;
+//! - `zstd_parameters_on_column_buffers`: size and time of the column buffers
+//!   under zstd's match-finder parameters.
 
 mod live_support;
 
@@ -77,6 +81,23 @@ fn synthetic_flows(n: usize) -> Vec<FlowRecord> {
             }
         })
         .collect()
+}
+
+/// The flow records the pipeline stores for every shared real capture (each
+/// capture replayed through its own pipeline); empty without `../shared`.
+fn shared_capture_flows() -> Vec<FlowRecord> {
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut flows = Vec::new();
+    for (i, f) in shared_captures().iter().enumerate() {
+        let data = std::fs::read(f).expect("read");
+        let Ok(src) = ReplaySource::from_capture(&f.display().to_string(), &data) else { continue };
+        let d = out.path().join(format!("f{i}"));
+        Pipeline::new(PipelineConfig::new(&d), Registry::new())
+            .run(Box::new(src), Arc::new(AtomicBool::new(false)))
+            .expect("run");
+        flows.extend(stored(&d).0);
+    }
+    flows
 }
 
 /// A real producer never waits (a full ring drops and counts); the benchmarks
@@ -365,19 +386,8 @@ type SortKey = dyn Fn(&FlowRecord) -> (i64, u128, u128);
 #[ignore = "benchmark: run in release with --ignored"]
 fn column_compression_breakdown() {
     let mut sets = vec![("synthetic", synthetic_flows(1_000_000))];
-    let files = shared_captures();
-    if !files.is_empty() {
-        let out = tempfile::tempdir().expect("tempdir");
-        let mut real = Vec::new();
-        for (i, f) in files.iter().enumerate() {
-            let data = std::fs::read(f).expect("read");
-            let Ok(src) = ReplaySource::from_capture(&f.display().to_string(), &data) else { continue };
-            let d = out.path().join(format!("f{i}"));
-            Pipeline::new(PipelineConfig::new(&d), Registry::new())
-                .run(Box::new(src), Arc::new(AtomicBool::new(false)))
-                .expect("run");
-            real.extend(stored(&d).0);
-        }
+    let real = shared_capture_flows();
+    if !real.is_empty() {
         sets.push(("shared", real));
     }
     fn ip(a: IpAddr) -> u128 {
@@ -421,6 +431,124 @@ fn column_compression_breakdown() {
                 }
                 println!("{line}\n   total {:.2} B/flow {:.1} ns/flow", total_b as f64 / n as f64, total_t.as_nanos() as f64 / n as f64);
             }
+        }
+    }
+}
+
+/// The ceiling of any writer of zstd Arrow segments on this machine, measured
+/// with the reference compressors themselves: the uncompressed Arrow IPC
+/// bytes of the same flows go through `zstd -b` (level 1, the writer's, and
+/// the fastest level, `--fast=5`) and, for scale, `lz4 -b1`. A codec's ns per
+/// flow row = (bytes per row) / (its compression speed); 10 M records/s per
+/// core leaves 100 ns per record for everything.
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn compressor_ceiling_of_the_reference_clis() {
+    let mut sets = vec![("synthetic", synthetic_flows(2_000_000))];
+    let real = shared_capture_flows();
+    if real.is_empty() {
+        println!("skipping the shared captures: ../shared/data is absent");
+    } else {
+        sets.push(("shared", real));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, flows) in &sets {
+        let path = dir.path().join(format!("{name}.arrow"));
+        let batches: Vec<_> =
+            flows.chunks(65_536).map(|c| osprey_segment::schema::flows_to_batch(c).expect("batch")).collect();
+        let opts = arrow_ipc::writer::IpcWriteOptions::try_new(8, false, arrow_ipc::MetadataVersion::V5).expect("opts");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut w = arrow_ipc::writer::FileWriter::try_new_with_options(file, &batches[0].schema(), opts).expect("writer");
+        for b in &batches {
+            w.write(b).expect("write");
+        }
+        w.finish().expect("finish");
+        let row_bytes = std::fs::metadata(&path).expect("stat").len() as f64 / flows.len() as f64;
+        println!("{name}: {} flows, uncompressed Arrow IPC {row_bytes:.1} B/row", flows.len());
+        for (tool, args) in [("zstd", &["-b1", "-e1", "-i3"][..]), ("zstd", &["-b", "--fast=5", "-i3"]), ("lz4", &["-b1", "-i3"])] {
+            let out = match std::process::Command::new(tool).args(args).arg(&path).output() {
+                Ok(o) if o.status.success() => o,
+                Ok(o) => panic!("{tool} {args:?} failed: {}", String::from_utf8_lossy(&o.stderr)),
+                Err(e) => {
+                    println!("skipping {tool}: {e}");
+                    continue;
+                }
+            };
+            // Benchmark mode redraws its line with \r; the last draw is the result,
+            // "... (x5.791), 434.6 MB/s, 931.9 MB/s": compression speed first.
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let last = text.rsplit(['\r', '\n']).find(|l| l.contains("MB/s")).expect("a result line");
+            let speed: f64 = last
+                .split("MB/s")
+                .next()
+                .and_then(|s| s.rsplit([',', ' ']).find(|w| !w.is_empty()))
+                .and_then(|w| w.parse().ok())
+                .unwrap_or_else(|| panic!("no speed in {last:?}"));
+            let ratio = last.split('(').nth(1).and_then(|r| r.split(')').next()).unwrap_or("?");
+            let ns = row_bytes / speed * 1e3;
+            println!(
+                "  {tool} {}: {speed:.0} MB/s, ratio {ratio} => {ns:.0} ns per flow row, at most {:.1} M rows/s per core for compression alone",
+                args.join(" "),
+                1e3 / ns
+            );
+        }
+    }
+}
+
+/// zstd's own parameters against the flow columns: each column buffer of
+/// 65,536-row batches compressed alone with one reused context (as arrow-ipc
+/// does), timed over several repetitions. Levels and the match-finder knobs
+/// (minimum match, hash and window sizes) move the size but barely the time:
+/// every 8- or 16-byte column costs about one zstd sequence per row.
+#[test]
+#[ignore = "benchmark: run in release with --ignored"]
+fn zstd_parameters_on_column_buffers() {
+    use arrow_array::Array;
+    use zstd::zstd_safe::CParameter as P;
+    let mut sets = vec![("synthetic", synthetic_flows(1_000_000))];
+    let mut real = shared_capture_flows();
+    real.sort_by_key(|f| f.ts_start);
+    if !real.is_empty() {
+        sets.push(("shared", real));
+    }
+    let configs: [(&str, &[P]); 8] = [
+        ("level 1", &[P::CompressionLevel(1)]),
+        ("level 1, min match 7", &[P::CompressionLevel(1), P::MinMatch(7)]),
+        ("level 1, min match 4", &[P::CompressionLevel(1), P::MinMatch(4)]),
+        ("level 1, hash log 12", &[P::CompressionLevel(1), P::HashLog(12)]),
+        ("level 1, hash 16, window 17", &[P::CompressionLevel(1), P::HashLog(16), P::WindowLog(17)]),
+        ("level -5", &[P::CompressionLevel(-5)]),
+        ("level -5, min match 7", &[P::CompressionLevel(-5), P::MinMatch(7)]),
+        ("level 3", &[P::CompressionLevel(3)]),
+    ];
+    for (name, flows) in &sets {
+        let n = flows.len();
+        let reps = (2_000_000 / n).max(1);
+        let batches: Vec<_> =
+            flows.chunks(65_536).map(|c| osprey_segment::schema::flows_to_batch(c).expect("batch")).collect();
+        let buffers: Vec<Vec<u8>> = batches
+            .iter()
+            .flat_map(|b| b.columns().iter().map(|c| c.to_data().buffers()[0].as_slice().to_vec()))
+            .collect();
+        for (cname, params) in configs {
+            let mut z = zstd::bulk::Compressor::new(1).expect("zstd");
+            for p in params {
+                z.set_parameter(*p).expect("parameter");
+            }
+            let mut out = Vec::new();
+            let mut bytes = 0usize;
+            let c0 = thread_cpu();
+            for _ in 0..reps {
+                bytes = 0;
+                for b in &buffers {
+                    out.clear();
+                    out.reserve(zstd::zstd_safe::compress_bound(b.len()));
+                    z.compress_to_buffer(b, &mut out).expect("compress");
+                    bytes += out.len().min(b.len());
+                }
+            }
+            let t = (thread_cpu() - c0).as_nanos() as f64 / (n * reps) as f64;
+            println!("{name} ({n} flows, x{reps}) {cname:<28} {:.2} B/flow, {t:.0} ns/flow", bytes as f64 / n as f64);
         }
     }
 }
