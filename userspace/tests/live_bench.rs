@@ -465,7 +465,7 @@ fn compressor_ceiling_of_the_reference_clis() {
         w.finish().expect("finish");
         let row_bytes = std::fs::metadata(&path).expect("stat").len() as f64 / flows.len() as f64;
         println!("{name}: {} flows, uncompressed Arrow IPC {row_bytes:.1} B/row", flows.len());
-        for (tool, args) in [("zstd", &["-b1", "-e1", "-i3"][..]), ("zstd", &["-b", "--fast=5", "-i3"]), ("lz4", &["-b1", "-i3"])] {
+        for (tool, args) in [("zstd", &["-b1", "-e1", "-i3"][..]), ("zstd", &["-b", "--fast=5", "-i3"]), ("zstd", &["-b", "--fast=20", "-i3"]), ("zstd", &["-b", "--fast=100", "-i3"]), ("lz4", &["-b1", "-i3"])] {
             let out = match std::process::Command::new(tool).args(args).arg(&path).output() {
                 Ok(o) if o.status.success() => o,
                 Ok(o) => panic!("{tool} {args:?} failed: {}", String::from_utf8_lossy(&o.stderr)),
