@@ -100,6 +100,25 @@ fn shared_capture_flows() -> Vec<FlowRecord> {
     flows
 }
 
+/// `n` synthetic flows, and the shared captures' flows when `../shared` is
+/// there (otherwise says so): the two data sets the compression benchmarks
+/// compare.
+fn synthetic_and_shared_flows(n: usize) -> Vec<(&'static str, Vec<FlowRecord>)> {
+    let mut sets = vec![("synthetic", synthetic_flows(n))];
+    let real = shared_capture_flows();
+    if real.is_empty() {
+        println!("skipping the shared captures: ../shared/data is absent");
+    } else {
+        sets.push(("shared", real));
+    }
+    sets
+}
+
+/// Flows as the writer's Arrow batches of 65,536 rows.
+fn flow_batches(flows: &[FlowRecord]) -> Vec<arrow_array::RecordBatch> {
+    flows.chunks(65_536).map(|c| osprey_segment::schema::flows_to_batch(c).expect("batch")).collect()
+}
+
 /// A real producer never waits (a full ring drops and counts); the benchmarks
 /// want every record, so before the record that completes a chunk they wait
 /// for room. They sleep rather than spin so the producer's CPU time is the
@@ -353,8 +372,7 @@ fn zstd_level_trade_off() {
     // against other levels, on the same Arrow batches (no fsync).
     let n = 2_000_000;
     let flows = synthetic_flows(n);
-    let batches: Vec<_> =
-        flows.chunks(65_536).map(|c| osprey_segment::schema::flows_to_batch(c).expect("batch")).collect();
+    let batches = flow_batches(&flows);
     for level in [None, Some(1), Some(3), Some(6)] {
         let opts = arrow_ipc::writer::IpcWriteOptions::default()
             .try_with_compression(Some(arrow_ipc::CompressionType::ZSTD))
@@ -385,11 +403,7 @@ type SortKey = dyn Fn(&FlowRecord) -> (i64, u128, u128);
 #[test]
 #[ignore = "benchmark: run in release with --ignored"]
 fn column_compression_breakdown() {
-    let mut sets = vec![("synthetic", synthetic_flows(1_000_000))];
-    let real = shared_capture_flows();
-    if !real.is_empty() {
-        sets.push(("shared", real));
-    }
+    let sets = synthetic_and_shared_flows(1_000_000);
     fn ip(a: IpAddr) -> u128 {
         u128::from_be_bytes(osprey_segment::schema::ip_to_bytes(a))
     }
@@ -444,18 +458,11 @@ fn column_compression_breakdown() {
 #[test]
 #[ignore = "benchmark: run in release with --ignored"]
 fn compressor_ceiling_of_the_reference_clis() {
-    let mut sets = vec![("synthetic", synthetic_flows(2_000_000))];
-    let real = shared_capture_flows();
-    if real.is_empty() {
-        println!("skipping the shared captures: ../shared/data is absent");
-    } else {
-        sets.push(("shared", real));
-    }
+    let sets = synthetic_and_shared_flows(2_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, flows) in &sets {
         let path = dir.path().join(format!("{name}.arrow"));
-        let batches: Vec<_> =
-            flows.chunks(65_536).map(|c| osprey_segment::schema::flows_to_batch(c).expect("batch")).collect();
+        let batches = flow_batches(flows);
         let opts = arrow_ipc::writer::IpcWriteOptions::try_new(8, false, arrow_ipc::MetadataVersion::V5).expect("opts");
         let file = std::fs::File::create(&path).expect("create");
         let mut w = arrow_ipc::writer::FileWriter::try_new_with_options(file, &batches[0].schema(), opts).expect("writer");
@@ -505,11 +512,10 @@ fn compressor_ceiling_of_the_reference_clis() {
 fn zstd_parameters_on_column_buffers() {
     use arrow_array::Array;
     use zstd::zstd_safe::CParameter as P;
-    let mut sets = vec![("synthetic", synthetic_flows(1_000_000))];
-    let mut real = shared_capture_flows();
-    real.sort_by_key(|f| f.ts_start);
-    if !real.is_empty() {
-        sets.push(("shared", real));
+    let mut sets = synthetic_and_shared_flows(1_000_000);
+    // In time order, as the writer sorts each batch (the synthetic flows already are).
+    for (_, flows) in &mut sets {
+        flows.sort_by_key(|f| f.ts_start);
     }
     let configs: [(&str, &[P]); 8] = [
         ("level 1", &[P::CompressionLevel(1)]),
@@ -524,8 +530,7 @@ fn zstd_parameters_on_column_buffers() {
     for (name, flows) in &sets {
         let n = flows.len();
         let reps = (2_000_000 / n).max(1);
-        let batches: Vec<_> =
-            flows.chunks(65_536).map(|c| osprey_segment::schema::flows_to_batch(c).expect("batch")).collect();
+        let batches = flow_batches(flows);
         let buffers: Vec<Vec<u8>> = batches
             .iter()
             .flat_map(|b| b.columns().iter().map(|c| c.to_data().buffers()[0].as_slice().to_vec()))
