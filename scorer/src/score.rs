@@ -551,7 +551,8 @@ pub fn others_share(r: &Resolved) -> Vec<f32> {
             let mut out = vec![1.0f32; hi - lo];
             for e in c * BLOCK..events.min((c + 1) * BLOCK) {
                 let (a, b) = (r.event_ptr[e], r.event_ptr[e + 1]);
-                let Some(&(initiator, _)) = r.pairs.get(a) else { continue };
+                let event = &r.pairs[a..b];
+                let Some(&(initiator, _)) = event.first() else { continue };
                 for j in a..b {
                     let (row, w) = r.pairs[j];
                     if row != initiator || w >= WORD_ERR {
@@ -560,7 +561,6 @@ pub fn others_share(r: &Resolved) -> Vec<f32> {
                     // The initiator's own count, plus each other document
                     // of the event holding the same word, counted once.
                     let mut own = n_dw[j];
-                    let event = &r.pairs[a..b];
                     for (q, (&(d, wq), &count)) in event.iter().zip(&n_dw[a..b]).enumerate() {
                         if wq == w && d != initiator && !event[..q].iter().any(|&(d2, w2)| d2 == d && w2 == w) {
                             own += count;
